@@ -1,0 +1,11 @@
+#pragma once
+/// @file
+/// All attribution methods: Integrated Gradients, saliency, gradient × input, DeepLIFT,
+/// SmoothGrad and the score functions.
+
+#include <rar/attribution/deeplift.hpp>
+#include <rar/attribution/gradient.hpp>
+#include <rar/attribution/integrated_gradients.hpp>
+#include <rar/attribution/quadrature.hpp>
+#include <rar/attribution/score.hpp>
+#include <rar/attribution/smooth_grad.hpp>

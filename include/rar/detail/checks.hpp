@@ -1,0 +1,89 @@
+#pragma once
+/// @file
+/// Argument validation shared by every public entry point (rar::detail).
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace rar {
+namespace detail {
+
+/// Checks that `input` is a defined floating-point batch `[N, ...]` with N >= 1.
+inline void check_batch(const char* fn, const char* name, const torch::Tensor& input) {
+  TORCH_CHECK(input.defined(), fn, ": ", name, " must be a defined tensor");
+  TORCH_CHECK(input.dim() >= 1 && input.size(0) >= 1, fn, ": ", name,
+              " must be a batch [N, ...] with N >= 1, got shape ", input.sizes());
+  TORCH_CHECK(input.scalar_type() == torch::kFloat || input.scalar_type() == torch::kDouble,
+              fn, ": ", name, " must be float32 or float64, got ", input.scalar_type());
+}
+
+/// Checks that `other` has the dtype and device of `input`.
+inline void check_like(const char* fn, const char* name, const torch::Tensor& other,
+                       const torch::Tensor& input) {
+  TORCH_CHECK(other.device() == input.device(), fn, ": ", name,
+              " must be on the input's device ", input.device(), ", got ", other.device());
+  TORCH_CHECK(other.scalar_type() == input.scalar_type(), fn, ": ", name,
+              " must have the input's dtype ", input.scalar_type(), ", got ",
+              other.scalar_type());
+}
+
+/// Checks that `other` has exactly the shape of `input`.
+inline void check_same_shape(const char* fn, const char* a_name, const torch::Tensor& a,
+                             const char* b_name, const torch::Tensor& b) {
+  TORCH_CHECK(a.sizes() == b.sizes(), fn, ": ", a_name, " and ", b_name,
+              " must have the same shape, got ", a.sizes(), " and ", b.sizes());
+}
+
+/// Returns the baseline broadcast to the input's shape; an undefined baseline is zeros.
+///
+/// Accepted: undefined, a 0-dim tensor, the input's shape, or any shape that broadcasts to it
+/// without changing it (e.g. `[1, C, H, W]` for one baseline shared by the batch).
+inline torch::Tensor expand_baseline(const char* fn, const torch::Tensor& baseline,
+                                     const torch::Tensor& input) {
+  if (!baseline.defined()) return torch::zeros_like(input);
+  check_like(fn, "baseline", baseline, input);
+  bool ok = baseline.dim() <= input.dim();
+  for (int64_t i = 1; ok && i <= baseline.dim(); ++i) {
+    const int64_t b = baseline.size(-i);
+    ok = b == 1 || b == input.size(-i);
+  }
+  TORCH_CHECK(ok, fn, ": baseline of shape ", baseline.sizes(),
+              " does not broadcast to the input's shape ", input.sizes());
+  return baseline.expand(input.sizes());
+}
+
+/// Returns the target as an int64 tensor `[n]` on `device`; undefined stays undefined.
+///
+/// A 0-dim target applies to every sample. Class indices must be >= 0; the upper bound is
+/// checked against the model output by the score functions.
+inline torch::Tensor expand_target(const char* fn, const torch::Tensor& target, int64_t n,
+                                   const torch::Device& device) {
+  if (!target.defined()) return target;
+  TORCH_CHECK(target.scalar_type() == torch::kLong, fn,
+              ": target must be an int64 tensor of class indices, got ", target.scalar_type());
+  TORCH_CHECK(target.device() == device, fn, ": target must be on the input's device ", device,
+              ", got ", target.device());
+  TORCH_CHECK(target.dim() == 0 || (target.dim() == 1 && target.size(0) == n), fn,
+              ": target must be 0-dim or of shape [", n, "] (one class per sample), got shape ",
+              target.sizes());
+  if (target.dim() == 0) return target.expand({n}).contiguous();
+  return target;
+}
+
+/// Returns `t` itself when it already takes part in a graph we must keep (`keep_graph`),
+/// otherwise a detached copy that requires grad: the point where input gradients are taken.
+inline torch::Tensor differentiable_leaf(const torch::Tensor& t, bool keep_graph) {
+  if (keep_graph && t.requires_grad()) return t;
+  return t.detach().requires_grad_(true);
+}
+
+/// Shape `[k, 1, 1, ...]` with `extra` trailing ones, to broadcast a per-step vector.
+inline std::vector<int64_t> leading_shape(int64_t k, int64_t extra) {
+  std::vector<int64_t> shape(static_cast<size_t>(extra + 1), 1);
+  shape[0] = k;
+  return shape;
+}
+
+}  // namespace detail
+}  // namespace rar
