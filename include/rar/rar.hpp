@@ -8,3 +8,5 @@
 /// Liang, Jha, NeurIPS 2019) as loss terms for LibTorch training loops.
 
 #include <rar/attribution.hpp>
+#include <rar/metrics/metrics.hpp>
+#include <rar/regularizer.hpp>
