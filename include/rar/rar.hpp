@@ -7,6 +7,7 @@
 /// predictions and on attributions, and Robust Attribution Regularization (Chen, Wu, Rastogi,
 /// Liang, Jha, NeurIPS 2019) as loss terms for LibTorch training loops.
 
+#include <rar/attack.hpp>
 #include <rar/attribution.hpp>
 #include <rar/metrics/metrics.hpp>
 #include <rar/regularizer.hpp>

@@ -54,7 +54,8 @@ template <class M>
 torch::Tensor call_model(M&& model, const torch::Tensor& input) {
   using D = std::decay_t<M>;
   if constexpr (is_module_holder_v<D>) {
-    return model->forward(input);
+    // ptr() also works on a const holder, whose operator-> would hide a non-const forward.
+    return model.ptr()->forward(input);
   } else if constexpr (is_shared_ptr<D>::value) {
     static_assert(has_tensor_forward<typename D::element_type>::value,
                   "rar: a std::shared_ptr model must point to a module with "

@@ -1,0 +1,738 @@
+// Attacks: PGD (ball, analytic optima, seeds, targeted, side effects, bad input), attribution
+// attacks on a model trained here (top-k vs random sign, mass center, targeted, determinism,
+// ball, bookkeeping, bad input) and softplus surrogates.
+
+#include <rar/attack.hpp>
+#include <rar/attribution.hpp>
+#include <rar/metrics/metrics.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/models.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+using Catch::Contains;
+using rar::test::max_rel_diff;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
+double min_value(const torch::Tensor& t) { return t.min().item<double>(); }
+double max_value(const torch::Tensor& t) { return t.max().item<double>(); }
+
+// Largest per-sample L2 norm of a batch.
+double max_l2(const torch::Tensor& t) { return t.flatten(1).norm(2, 1).max().item<double>(); }
+
+// -output[n, target[n]]: a loss whose maximum over an L∞ ball of a linear model is x − ε·sign(w_y).
+torch::Tensor negative_logit(const torch::Tensor& output, const torch::Tensor& target) {
+  return -output.gather(1, target.view({-1, 1})).squeeze(1);
+}
+
+// Synthetic 2-class 8×8 textures: uniform noise in [0, 0.8], plus 0.2 on the left half
+// (class 0) or on the right half (class 1). Many pixels carry evidence with similar weight, as
+// in natural images, so the attribution maps have no single dominant feature.
+std::pair<torch::Tensor, torch::Tensor> half_images(int64_t n, uint64_t seed) {
+  auto gen = rar::detail::seeded_generator(seed);
+  const torch::Tensor noise =
+      torch::rand({n, 1, 8, 8}, gen, torch::TensorOptions().dtype(torch::kDouble)) * 0.8;
+  const torch::Tensor y =
+      torch::randint(0, 2, {n}, gen, torch::TensorOptions().dtype(torch::kLong));
+  const torch::Tensor cols = torch::arange(8, torch::TensorOptions().dtype(torch::kLong));
+  const torch::Tensor bright_half = (cols.view({1, 1, 1, 8}) >= 4) == (y.view({n, 1, 1, 1}) == 1);
+  return {noise + 0.2 * bright_half.to(torch::kDouble), y};
+}
+
+// A ReLU MLP trained (seeded, well under a second) on half-bright textures, and correctly
+// classified held-out images to attack. Trained once for the whole executable.
+struct HalfTask {
+  torch::nn::Sequential net;
+  torch::Tensor x, y;
+};
+
+HalfTask& half_task() {
+  static HalfTask task = [] {
+    torch::manual_seed(11);
+    torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Linear(64, 32), torch::nn::ReLU(),
+                              torch::nn::Linear(32, 16), torch::nn::ReLU(),
+                              torch::nn::Linear(16, 2));
+    net->to(torch::kDouble);
+    const auto train = half_images(512, 1);
+    torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
+    for (int step = 0; step < 300; ++step) {
+      opt.zero_grad();
+      const torch::Tensor loss =
+          torch::nn::functional::cross_entropy(net->forward(train.first), train.second);
+      loss.backward();
+      opt.step();
+    }
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    net->eval();
+    const auto test = half_images(64, 2);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor correct = net->forward(test.first).argmax(1) == test.second;
+    const torch::Tensor idx = correct.nonzero().select(1, 0);
+    return HalfTask{net, test.first.index_select(0, idx), test.second.index_select(0, idx)};
+  }();
+  return task;
+}
+
+// IG of the target logit (right Riemann, zero baseline) as in Chen et al.'s evaluation; fewer
+// steps for the surrogate's differentiable map than for the measured map.
+const auto ig_method = [](auto& net, const torch::Tensor& x, const torch::Tensor& y,
+                          bool create_graph) {
+  return rar::integrated_gradients(net, x,
+                                   rar::IGOptions()
+                                       .target(y)
+                                       .steps(create_graph ? 8 : 16)
+                                       .method(rar::Quadrature::riemann_right)
+                                       .create_graph(create_graph));
+};
+
+const auto saliency_method = [](auto& net, const torch::Tensor& x, const torch::Tensor& y,
+                                bool create_graph) {
+  return rar::saliency(net, x, rar::GradientOptions().target(y).create_graph(create_graph));
+};
+
+double mean_over(const torch::Tensor& values, const torch::Tensor& mask) {
+  return values.index({mask.cpu()}).mean().item<double>();
+}
+
+}  // namespace
+
+// =============================================================================================
+// PGD
+
+TEMPLATE_TEST_CASE("PGD iterates never leave the epsilon-ball or the clip range", "[pgd]", float,
+                   double) {
+  const torch::Dtype dtype = rar::test::dtype_of<TestType>();
+  torch::nn::Sequential model = rar::test::smooth_mlp(12, 16, 3, dtype);
+  const double slack = std::is_same<TestType, float>::value ? 1e-6 : 1e-12;
+  for (uint64_t seed : {1, 2, 3}) {
+    auto gen = rar::detail::seeded_generator(100 + seed);
+    // Inputs near the range's lower end, so both the ball and the clip range bind.
+    const torch::Tensor x =
+        torch::rand({16, 12}, gen, torch::TensorOptions().dtype(torch::kDouble)).pow(3).to(dtype);
+    const torch::Tensor y =
+        torch::randint(0, 3, {16}, gen, torch::TensorOptions().dtype(torch::kLong));
+    for (auto norm : {rar::Norm::linf, rar::Norm::l2}) {
+      const double eps = norm == rar::Norm::linf ? 0.2 : 0.5;
+      for (bool start : {true, false}) {
+        const torch::Tensor x_adv = rar::pgd_attack(model, x, y,
+                                                    rar::PGDOptions()
+                                                        .epsilon(eps)
+                                                        .step_size(0.15)
+                                                        .steps(7)
+                                                        .norm(norm)
+                                                        .random_start(start)
+                                                        .seed(seed));
+        CHECK(x_adv.sizes() == x.sizes());
+        CHECK(x_adv.scalar_type() == dtype);
+        CHECK_FALSE(x_adv.requires_grad());
+        CHECK(min_value(x_adv) >= 0.0);
+        CHECK(max_value(x_adv) <= 1.0);
+        if (norm == rar::Norm::linf) {
+          CHECK(max_abs(x_adv - x) <= eps + slack);
+        } else {
+          CHECK(max_l2(x_adv - x) <= eps * (1 + slack));
+        }
+        CHECK(max_abs(x_adv - x) > 0.0);  // it does move
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "PGD reaches the analytic L-inf optimum x - eps*sign(w_y - w_other) of a 2-class "
+    "linear model",
+    "[pgd]") {
+  auto model = rar::test::linear_model(6, 2);
+  torch::manual_seed(5);
+  const auto x = 0.3 + 0.4 * torch::rand({10, 6}, torch::kDouble);
+  const auto y = torch::randint(0, 2, {10}, torch::kLong);
+  const auto w = model->weight.detach();
+  const auto direction = w.index_select(0, y) - w.index_select(0, 1 - y);
+  const double eps = 0.1;
+  const auto expected = (x - eps * direction.sign()).clamp(0, 1);
+  for (bool start : {false, true}) {
+    // From any start in the ball, steps·α ≥ 2ε reaches the corner.
+    const auto x_adv = rar::pgd_attack(
+        model, x, y, rar::PGDOptions().epsilon(eps).step_size(0.03).steps(8).random_start(start));
+    CHECK(max_abs(x_adv - expected) < 1e-12);
+  }
+}
+
+TEST_CASE("PGD reaches the analytic L2 optimum x - eps*d/||d|| of a 2-class linear model",
+          "[pgd]") {
+  auto model = rar::test::linear_model(6, 2);
+  torch::manual_seed(6);
+  const auto x = 0.3 + 0.4 * torch::rand({10, 6}, torch::kDouble);
+  const auto y = torch::randint(0, 2, {10}, torch::kLong);
+  const auto w = model->weight.detach();
+  const auto d = w.index_select(0, y) - w.index_select(0, 1 - y);
+  const double eps = 0.2;
+  const auto expected = x - eps * d / d.norm(2, 1, true);
+  const auto x_adv = rar::pgd_attack(model, x, y,
+                                     rar::PGDOptions()
+                                         .norm(rar::Norm::l2)
+                                         .epsilon(eps)
+                                         .step_size(0.05)
+                                         .steps(6)
+                                         .random_start(false));
+  CHECK(max_abs(x_adv - expected) < 1e-10);
+}
+
+TEST_CASE("PGD with a custom loss reaches x - eps*sign(w_y) on a multi-class linear model",
+          "[pgd]") {
+  auto model = rar::test::linear_model(8, 4);
+  torch::manual_seed(7);
+  const auto x = 0.3 + 0.4 * torch::rand({12, 8}, torch::kDouble);
+  const auto y = torch::randint(0, 4, {12}, torch::kLong);
+  const auto expected = x - 0.1 * model->weight.detach().index_select(0, y).sign();
+  const auto x_adv = rar::pgd_attack(
+      model, x, y, rar::PGDOptions().epsilon(0.1).step_size(0.05).steps(5).loss(negative_logit));
+  CHECK(max_abs(x_adv - expected) < 1e-12);
+  // A 0-dim target applies to every sample.
+  const auto x_adv0 =
+      rar::pgd_attack(model, x, torch::tensor(2, torch::kLong),
+                      rar::PGDOptions().epsilon(0.1).step_size(0.05).steps(5).loss(negative_logit));
+  const auto expected0 = x - 0.1 * model->weight.detach()[2].sign();
+  CHECK(max_abs(x_adv0 - expected0) < 1e-12);
+}
+
+TEST_CASE("PGD is reproducible under a seed and different seeds start differently", "[pgd]") {
+  auto model = rar::test::smooth_mlp(10, 8, 3);
+  torch::manual_seed(8);
+  const auto x = torch::rand({6, 10}, torch::kDouble);
+  const auto y = torch::randint(0, 3, {6}, torch::kLong);
+  for (auto norm : {rar::Norm::linf, rar::Norm::l2}) {
+    auto opts = rar::PGDOptions().norm(norm).epsilon(0.3).step_size(0.01).steps(3);
+    const auto a = rar::pgd_attack(model, x, y, opts.seed(1));
+    torch::manual_seed(12345);  // the global RNG plays no part
+    const auto b = rar::pgd_attack(model, x, y, opts.seed(1));
+    const auto c = rar::pgd_attack(model, x, y, opts.seed(2));
+    CHECK(a.equal(b));
+    CHECK(max_abs(a - c) > 1e-3);
+  }
+}
+
+TEST_CASE("targeted PGD moves toward the target class and untargeted PGD away from the label",
+          "[pgd]") {
+  auto model = rar::test::smooth_mlp(10, 16, 4);
+  torch::manual_seed(9);
+  const auto x = torch::rand({20, 10}, torch::kDouble);
+  const auto y = torch::randint(0, 4, {20}, torch::kLong);
+  const auto goal = (y + 1) % 4;
+  const auto loss = [&](const torch::Tensor& z, const torch::Tensor& t) {
+    torch::NoGradGuard no_grad;
+    return rar::score::cross_entropy(model->forward(z), t);
+  };
+  auto opts = rar::PGDOptions().epsilon(0.3).step_size(0.02).steps(20).random_start(false);
+  const auto toward = rar::pgd_attack(model, x, goal, rar::PGDOptions(opts).targeted(true));
+  const auto away = rar::pgd_attack(model, x, y, opts);
+  CHECK((loss(toward, goal) < loss(x, goal)).all().item<bool>());
+  CHECK((loss(away, y) > loss(x, y)).all().item<bool>());
+  // On a 2-class linear model, going toward the other class is the untargeted attack.
+  auto linear = rar::test::linear_model(6, 2);
+  const auto x2 = 0.3 + 0.4 * torch::rand({10, 6}, torch::kDouble);
+  const auto y2 = torch::randint(0, 2, {10}, torch::kLong);
+  auto lin_opts = rar::PGDOptions().epsilon(0.1).step_size(0.03).steps(8).random_start(false);
+  CHECK(rar::pgd_attack(linear, x2, 1 - y2, rar::PGDOptions(lin_opts).targeted(true))
+            .equal(rar::pgd_attack(linear, x2, y2, lin_opts)));
+}
+
+TEST_CASE("PGD leaves the model untouched and works under a caller's NoGradGuard", "[pgd]") {
+  auto model = rar::test::smooth_mlp(10, 8, 3);
+  torch::manual_seed(10);
+  const auto x = torch::rand({5, 10}, torch::kDouble);
+  const auto y = torch::randint(0, 3, {5}, torch::kLong);
+  // Some gradients already accumulated, one frozen parameter, eval mode.
+  torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+  model->parameters()[2].set_requires_grad(false);
+  model->eval();
+  const rar::test::ModuleState before(*model);
+  const auto opts = rar::PGDOptions().epsilon(0.2).steps(5).seed(3);
+  const auto free_run = rar::pgd_attack(model, x, y, opts);
+  torch::Tensor guarded;
+  {
+    torch::NoGradGuard no_grad;
+    guarded = rar::pgd_attack(model, x, y, opts);
+    CHECK_FALSE(torch::GradMode::is_enabled());
+  }
+  CHECK(guarded.equal(free_run));
+  CHECK(rar::test::ModuleState(*model) == before);
+  // A lambda model and an input that requires grad work too; the result is detached.
+  const auto lambda = [&](const torch::Tensor& z) { return model->forward(z); };
+  const auto leaf = x.clone().requires_grad_(true);
+  const auto from_lambda = rar::pgd_attack(lambda, leaf, y, opts);
+  CHECK_FALSE(from_lambda.requires_grad());
+  CHECK(from_lambda.equal(free_run));
+}
+
+TEST_CASE("PGD with no steps returns the start point", "[pgd]") {
+  auto model = rar::test::smooth_mlp(4, 4, 2);
+  const auto x = torch::full({3, 4}, 0.5, torch::kDouble);
+  const auto y = torch::zeros({3}, torch::kLong);
+  CHECK(rar::pgd_attack(model, x, y, rar::PGDOptions().steps(0).random_start(false)).equal(x));
+  const auto start = rar::pgd_attack(model, x, y, rar::PGDOptions().steps(0).epsilon(0.1));
+  CHECK(max_abs(start - x) <= 0.1);
+  CHECK(max_abs(start - x) > 0);
+  // An input outside the clip range is accepted and pulled into it by the first step.
+  const auto outside = torch::full({3, 4}, 1.5, torch::kDouble);
+  const auto pulled = rar::pgd_attack(model, outside, y,
+                                      rar::PGDOptions().steps(1).random_start(false).epsilon(0.1));
+  CHECK(max_value(pulled) <= 1.0);
+}
+
+TEST_CASE("PGD rejects bad arguments with clear messages", "[pgd][errors]") {
+  auto model = rar::test::smooth_mlp(4, 4, 3);
+  const auto x = torch::rand({3, 4}, torch::kDouble);
+  const auto y = torch::zeros({3}, torch::kLong);
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().epsilon(-0.1)),
+                    Contains("rar::pgd_attack: epsilon must be >= 0, got -0.1"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().step_size(-1)),
+                    Contains("step_size must be >= 0, got -1"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().steps(-2)),
+                    Contains("steps must be >= 0, got -2"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().clip_min(1).clip_max(0)),
+                    Contains("clip_min must be <= clip_max, got clip_min = 1 and clip_max = 0"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, torch::zeros({4}, torch::kLong)),
+                    Contains("target must be 0-dim or of shape [3]"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, torch::zeros({3}, torch::kFloat)),
+                    Contains("target must be an int64 tensor"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, torch::Tensor()),
+                    Contains("rar::pgd_attack: target must be a defined"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, torch::ones({3, 4}, torch::kLong), y),
+                    Contains("input must be float32 or float64"));
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, torch::full({3}, 5, torch::kLong)),
+                    Contains("target class indices must lie in [0, 3)"));
+  const auto bad_loss = [](const torch::Tensor& out, const torch::Tensor&) { return out.sum(); };
+  CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().loss(bad_loss)),
+                    Contains("the loss must return one value per sample, shape [3]"));
+}
+
+// =============================================================================================
+// Attribution attacks
+
+TEST_CASE(
+    "the top-k attack lowers the top-k intersection far below random sign noise while "
+    "predictions are kept",
+    "[attribution_attack]") {
+  auto& task = half_task();
+  REQUIRE(task.x.size(0) >= 50);
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.01).iterations(20);
+  const auto top = rar::attribution_attack(task.net, smooth, ig_method, task.x, task.y, opts);
+  const auto noise = rar::attribution_attack(
+      task.net, smooth, ig_method, task.x, task.y,
+      rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign));
+  const double kept = top.prediction_kept.to(torch::kDouble).mean().item<double>();
+  const double in_top = mean_over(top.topk_intersection, top.prediction_kept);
+  const double in_noise = mean_over(noise.topk_intersection, noise.prediction_kept);
+  const double co_top = mean_over(top.kendall_tau, top.prediction_kept);
+  const double co_noise = mean_over(noise.kendall_tau, noise.prediction_kept);
+  std::printf(
+      "[attribution attack, half-bright task, eps 0.1, k 8] IN top-k %.4f random-sign %.4f; "
+      "CO top-k %.4f random-sign %.4f\n",
+      in_top, in_noise, co_top, co_noise);
+  CHECK(kept == 1.0);  // every attacked input was classified correctly; iterates keep the label
+  CHECK(in_top < in_noise - 0.2);
+  CHECK(co_top < co_noise);
+  CHECK(top.improved.to(torch::kDouble).mean().item<double>() > 0.9);
+  // The reported numbers are those of the returned iterate under the real model.
+  const auto map = rar::attribution_map(ig_method(task.net, top.adversarial, task.y, false));
+  CHECK(max_rel_diff(map, top.adversarial_map) < 1e-12);
+  CHECK(rar::topk_intersection(top.original_map, map, 8).equal(top.topk_intersection));
+  torch::NoGradGuard no_grad;
+  CHECK((task.net->forward(top.adversarial).argmax(1) == task.y).all().item<bool>());
+}
+
+TEST_CASE("the batched top-k attack equals a per-image loop written after the original code",
+          "[attribution_attack]") {
+  // One image at a time, as in InterpretationFragility/utils.py and Chen et al.'s
+  // MNIST/ig_attack.py: mask = top-k of the real model's original map; each iteration a sign
+  // step down the surrogate's mass on the mask, test_image + clip(x + α·pert − test_image,
+  // −ε, ε) clipped to [0, 1]; an iterate counts if the real label is kept and its intersection
+  // is strictly below the best so far (starting at 1).
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const int64_t k = 8, iterations = 12, n = 6;
+  const double eps = 0.1, alpha = 0.02;
+  const auto x = task.x.slice(0, 0, n);
+  const auto y = task.y.slice(0, 0, n);
+  const auto batched = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions().k(k).epsilon(eps).step_size(alpha).iterations(iterations));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto xi = x.slice(0, i, i + 1);
+    const auto yi = y.slice(0, i, i + 1);
+    const auto original = rar::attribution_map(ig_method(task.net, xi, yi, false));
+    const auto top = std::get<1>(original.reshape({1, -1}).topk(k, 1));
+    const auto mask = torch::zeros({1, 64}, xi.options()).scatter_(1, top, 1.0);
+    double best = 1.0;
+    torch::Tensor best_x = xi, x_adv = xi;
+    for (int64_t it = 0; it < iterations; ++it) {
+      const auto leaf = x_adv.detach().requires_grad_(true);
+      const auto loss =
+          (rar::attribution_map(ig_method(smooth, leaf, yi, true)).reshape({1, -1}) * mask).sum();
+      const auto pert = -torch::autograd::grad({loss}, {leaf})[0].sign();
+      x_adv = (xi + (x_adv + alpha * pert - xi).clamp(-eps, eps)).clamp(0.0, 1.0).detach();
+      torch::Tensor label;
+      {
+        torch::NoGradGuard no_grad;
+        label = task.net->forward(x_adv).argmax(1);
+      }
+      if (!label.equal(yi)) continue;
+      const double crit =
+          rar::topk_intersection(original,
+                                 rar::attribution_map(ig_method(task.net, x_adv, yi, false)), k)
+              .item<double>();
+      if (crit < best) {
+        best = crit;
+        best_x = x_adv;
+      }
+    }
+    CHECK(max_abs(batched.adversarial.slice(0, i, i + 1) - best_x) < 1e-12);
+    CHECK(batched.topk_intersection[i].item<double>() == best);
+  }
+}
+
+TEST_CASE(
+    "the mass-center attack shifts the map's center and the targeted attack moves mass "
+    "into the region",
+    "[attribution_attack]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.01).iterations(15);
+
+  auto center = rar::AttributionAttackOptions(opts)
+                    .kind(rar::AttackKind::mass_center)
+                    .measure(rar::AttackMeasure::center_of_mass_shift);
+  const auto moved = rar::attribution_attack(task.net, smooth, ig_method, task.x, task.y, center);
+  const auto noise = rar::attribution_attack(
+      task.net, smooth, ig_method, task.x, task.y,
+      rar::AttributionAttackOptions(center).kind(rar::AttackKind::random_sign));
+  const double shift =
+      rar::center_of_mass_shift(moved.original_map, moved.adversarial_map).mean().item<double>();
+  const double shift_noise =
+      rar::center_of_mass_shift(noise.original_map, noise.adversarial_map).mean().item<double>();
+  CHECK(shift > 1.5 * shift_noise);
+
+  // Pull the maps into the top rows.
+  const auto region =
+      torch::zeros({8, 8}, torch::kBool).index_put_({torch::indexing::Slice(0, 2)}, true);
+  const auto pulled = rar::attribution_attack(
+      task.net, smooth, ig_method, task.x, task.y,
+      rar::AttributionAttackOptions(opts).kind(rar::AttackKind::targeted).target_region(region));
+  const auto mass = [&](const torch::Tensor& maps) {
+    return (maps * region.to(maps.scalar_type())).flatten(1).sum(1).mean().item<double>();
+  };
+  CHECK(mass(pulled.adversarial_map) > mass(pulled.original_map) + 0.05);
+  // One mask per sample is accepted too.
+  const auto per_sample = region.expand({task.x.size(0), 8, 8}).clone();
+  const auto pulled2 = rar::attribution_attack(task.net, smooth, ig_method, task.x, task.y,
+                                               rar::AttributionAttackOptions(opts)
+                                                   .kind(rar::AttackKind::targeted)
+                                                   .target_region(per_sample));
+  CHECK(pulled2.adversarial.equal(pulled.adversarial));
+}
+
+TEMPLATE_TEST_CASE("attribution attacks never leave the epsilon-ball or the clip range",
+                   "[attribution_attack]", float, double) {
+  auto& task = half_task();
+  const torch::Dtype dtype = rar::test::dtype_of<TestType>();
+  torch::nn::Sequential net(
+      std::dynamic_pointer_cast<torch::nn::SequentialImpl>(task.net->clone()));
+  net->to(dtype);
+  torch::nn::Sequential smooth = rar::softplus_surrogate(net, 10.0);
+  const torch::Tensor x = task.x.slice(0, 0, 16).to(dtype);
+  const torch::Tensor y = task.y.slice(0, 0, 16);
+  const torch::Tensor region = torch::ones({8, 8}, torch::kBool);
+  const double slack = std::is_same<TestType, float>::value ? 1e-6 : 1e-12;
+  for (auto kind : {rar::AttackKind::top_k, rar::AttackKind::mass_center, rar::AttackKind::targeted,
+                    rar::AttackKind::random_sign}) {
+    for (auto measure : {rar::AttackMeasure::topk_intersection, rar::AttackMeasure::kendall_tau,
+                         rar::AttackMeasure::center_of_mass_shift}) {
+      const double eps = 0.15;
+      const rar::AttackResult r = rar::attribution_attack(net, smooth, saliency_method, x, y,
+                                                          rar::AttributionAttackOptions()
+                                                              .kind(kind)
+                                                              .measure(measure)
+                                                              .k(10)
+                                                              .epsilon(eps)
+                                                              .step_size(0.1)
+                                                              .iterations(4)
+                                                              .clip_min(0.05)
+                                                              .clip_max(0.95)
+                                                              .target_region(region));
+      CHECK(r.adversarial.sizes() == x.sizes());
+      CHECK(r.adversarial.scalar_type() == dtype);
+      CHECK(r.original_map.scalar_type() == dtype);
+      CHECK_FALSE(r.adversarial.requires_grad());
+      CHECK(max_abs(r.adversarial - x) <= eps + slack);
+      // Changed samples lie in the clip range (unchanged ones are the inputs themselves).
+      const torch::Tensor changed = r.improved;
+      CHECK(changed.any().template item<bool>());
+      const torch::Tensor moved = r.adversarial.index({changed});
+      CHECK(min_value(moved) >= 0.05 - slack);
+      CHECK(max_value(moved) <= 0.95 + slack);
+      const torch::Tensor same = r.adversarial.index({~changed});
+      CHECK(same.equal(x.index({~changed})));
+      CHECK(r.original_map.sizes() == torch::IntArrayRef({16, 8, 8}));
+      CHECK(r.topk_intersection.scalar_type() == torch::kDouble);
+      CHECK(r.kendall_tau.sizes() == torch::IntArrayRef({16}));
+      CHECK(r.prediction_kept.scalar_type() == torch::kBool);
+    }
+  }
+}
+
+TEST_CASE("attribution attacks are reproducible under a seed", "[attribution_attack]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 16);
+  const auto y = task.y.slice(0, 0, 16);
+  auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(5);
+  auto noise = rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign);
+  const auto a = rar::attribution_attack(task.net, smooth, ig_method, x, y, noise.seed(4));
+  torch::manual_seed(999);  // the global RNG plays no part
+  const auto b = rar::attribution_attack(task.net, smooth, ig_method, x, y, noise.seed(4));
+  const auto c = rar::attribution_attack(task.net, smooth, ig_method, x, y, noise.seed(5));
+  CHECK(a.adversarial.equal(b.adversarial));
+  CHECK(a.topk_intersection.equal(b.topk_intersection));
+  CHECK_FALSE(a.adversarial.equal(c.adversarial));
+  const auto t1 = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  const auto t2 = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  CHECK(t1.adversarial.equal(t2.adversarial));
+}
+
+TEST_CASE("misclassified inputs are not attacked and no-op attacks return the inputs",
+          "[attribution_attack]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 8);
+  auto y = task.y.slice(0, 0, 8).clone();
+  y.slice(0, 0, 3).fill_(1).sub_(task.y.slice(0, 0, 3)).abs_();  // flip the first three labels
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).iterations(5);
+  const auto r = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  const auto wrong = torch::arange(3);
+  CHECK(r.adversarial.index_select(0, wrong).equal(x.index_select(0, wrong)));
+  CHECK_FALSE(r.prediction_kept.index_select(0, wrong).any().item<bool>());
+  CHECK_FALSE(r.improved.index_select(0, wrong).any().item<bool>());
+  CHECK((r.topk_intersection.index_select(0, wrong) == 1.0).all().item<bool>());
+  CHECK(r.prediction_kept.slice(0, 3).all().item<bool>());
+  // Zero iterations or ε = 0: nothing moves, IN = 1, tau = 1.
+  for (const auto& none : {rar::AttributionAttackOptions(opts).iterations(0),
+                           rar::AttributionAttackOptions(opts).epsilon(0)}) {
+    const auto z =
+        rar::attribution_attack(task.net, smooth, ig_method, x, task.y.slice(0, 0, 8), none);
+    CHECK(z.adversarial.equal(x));
+    CHECK((z.topk_intersection == 1.0).all().item<bool>());
+    CHECK((z.kendall_tau == 1.0).all().item<bool>());
+    CHECK_FALSE(z.improved.any().item<bool>());
+    CHECK(z.prediction_kept.all().item<bool>());
+  }
+}
+
+TEST_CASE(
+    "attribution attacks work with saliency, leave both models untouched and run under "
+    "NoGradGuard",
+    "[attribution_attack]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 12);
+  const auto y = task.y.slice(0, 0, 12);
+  const rar::test::ModuleState net_before(*task.net.ptr());
+  const rar::test::ModuleState smooth_before(*smooth);
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).iterations(5);
+  const auto free_run = rar::attribution_attack(task.net, smooth, saliency_method, x, y, opts);
+  rar::AttackResult guarded;
+  {
+    torch::NoGradGuard no_grad;
+    guarded = rar::attribution_attack(task.net, smooth, saliency_method, x, y, opts);
+  }
+  CHECK(guarded.adversarial.equal(free_run.adversarial));
+  CHECK(rar::test::ModuleState(*task.net.ptr()) == net_before);
+  CHECK(rar::test::ModuleState(*smooth) == smooth_before);
+  CHECK(free_run.topk_intersection.mean().item<double>() < 1.0);
+}
+
+TEST_CASE("attribution_attack rejects bad arguments with clear messages",
+          "[attribution_attack][errors]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 4);
+  const auto y = task.y.slice(0, 0, 4);
+  const auto attack = [&](const rar::AttributionAttackOptions& o) {
+    return rar::attribution_attack(task.net, smooth, saliency_method, x, y, o);
+  };
+  const auto opts = rar::AttributionAttackOptions().iterations(1);
+  CHECK_THROWS_WITH(attack(opts), Contains("rar::attribution_attack: k must be in [1, 64] (the "
+                                           "number of features of each saliency map, shape [8, "
+                                           "8]), got k = 200"));
+  CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(0)), Contains("got k = 0"));
+  CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).epsilon(-0.3)),
+                    Contains("rar::attribution_attack: epsilon must be >= 0, got -0.3"));
+  CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).step_size(-1)),
+                    Contains("step_size must be >= 0, got -1"));
+  CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).iterations(-1)),
+                    Contains("iterations must be >= 0, got -1"));
+  CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).clip_min(2)),
+                    Contains("clip_min must be <= clip_max"));
+  const auto targeted = rar::AttributionAttackOptions(opts).k(8).kind(rar::AttackKind::targeted);
+  CHECK_THROWS_WITH(attack(targeted), Contains("the targeted attack needs target_region, a bool "
+                                               "mask of the map's shape [8, 8]"));
+  CHECK_THROWS_WITH(
+      attack(rar::AttributionAttackOptions(targeted).target_region(
+          torch::ones({1, 8, 8}, torch::kBool))),
+      Contains("target_region must have the map's shape [8, 8] or [4, 8, 8] (one mask per "
+               "sample), got [1, 8, 8]"));
+  CHECK_THROWS_WITH(
+      attack(rar::AttributionAttackOptions(targeted).target_region(torch::ones({8, 8}))),
+      Contains("target_region must be a bool mask, got Float"));
+  CHECK_THROWS_WITH(
+      rar::attribution_attack(task.net, smooth, saliency_method, x, torch::zeros({5}, torch::kLong),
+                              rar::AttributionAttackOptions(opts).k(8)),
+      Contains("target must be 0-dim or of shape [4]"));
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, saliency_method, x.to(torch::kInt), y,
+                                            rar::AttributionAttackOptions(opts).k(8)),
+                    Contains("input must be float32 or float64"));
+  const auto wrong_shape = [](auto&, const torch::Tensor& in, const torch::Tensor&, bool) {
+    return torch::zeros({in.size(0), 64}, in.options());
+  };
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, wrong_shape, x, y,
+                                            rar::AttributionAttackOptions(opts).k(8)),
+                    Contains("method(model, x, target, create_graph) must return attributions "
+                             "of the input's shape [4, 1, 8, 8], got [4, 64]"));
+  const auto no_graph = [](auto& net, const torch::Tensor& in, const torch::Tensor& t, bool) {
+    return rar::saliency(net, in, rar::GradientOptions().target(t));
+  };
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, no_graph, x, y,
+                                            rar::AttributionAttackOptions(opts).k(8)),
+                    Contains("must return attributions differentiable w.r.t. x"));
+}
+
+// =============================================================================================
+// Surrogates
+
+TEST_CASE("softplus_surrogate replaces every ReLU and follows the network as beta grows",
+          "[surrogate]") {
+  torch::manual_seed(21);
+  torch::nn::Sequential net(torch::nn::Linear(6, 16), torch::nn::ReLU(), torch::nn::Linear(16, 16),
+                            torch::nn::ReLU(), torch::nn::Linear(16, 3));
+  net->to(torch::kDouble);
+  const auto x = torch::randn({32, 6}, torch::kDouble);
+  torch::NoGradGuard no_grad;
+  const auto reference = net->forward(x);
+  double previous = 1e300;
+  for (double beta : {1.0, 10.0, 100.0, 1000.0}) {
+    auto smooth = rar::softplus_surrogate(net, beta);
+    REQUIRE(smooth->size() == net->size());
+    CHECK(smooth->ptr<torch::nn::SoftplusImpl>(1) != nullptr);
+    CHECK(smooth->ptr<torch::nn::SoftplusImpl>(3) != nullptr);
+    CHECK(smooth->ptr<torch::nn::SoftplusImpl>(1)->options.beta() == beta);
+    const double diff = max_abs(smooth->forward(x) - reference);
+    CHECK(diff < previous);
+    previous = diff;
+    if (beta == 100.0) CHECK(diff < 0.05);
+  }
+  CHECK(previous < 5e-3);
+  // A small CNN (the layout of the examples) works the same way.
+  torch::nn::Sequential cnn(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)),
+                            torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
+                            torch::nn::Linear(4 * 4 * 4, 8), torch::nn::ReLU(),
+                            torch::nn::Linear(8, 3));
+  cnn->to(torch::kDouble);
+  const auto images = torch::rand({4, 1, 8, 8}, torch::kDouble);
+  auto smooth_cnn = rar::softplus_surrogate(cnn, 100.0);
+  CHECK(max_abs(smooth_cnn->forward(images) - cnn->forward(images)) < 0.05);
+}
+
+TEST_CASE("softplus_surrogate shares no parameters and keeps modes, flags, names and dtype",
+          "[surrogate]") {
+  torch::manual_seed(22);
+  torch::nn::Sequential net;
+  net->push_back("fc1", torch::nn::Linear(4, 5));
+  net->push_back("act", torch::nn::ReLU());
+  net->push_back("drop", torch::nn::Dropout(0.5));
+  net->push_back("fc2", torch::nn::Linear(5, 2));
+  net->to(torch::kDouble);
+  net->eval();
+  net->ptr(2)->train();  // a child in a mode of its own
+  net->parameters()[0].set_requires_grad(false);
+  auto smooth = rar::softplus_surrogate(net, 5.0);
+  CHECK_FALSE(smooth->is_training());
+  CHECK(smooth->ptr(2)->is_training());
+  CHECK_FALSE(smooth->ptr(0)->is_training());
+  CHECK(smooth->named_children().keys() == net->named_children().keys());
+  const auto src = net->parameters();
+  const auto dst = smooth->parameters();
+  REQUIRE(src.size() == dst.size());
+  for (size_t i = 0; i < src.size(); ++i) {
+    CHECK(dst[i].scalar_type() == torch::kDouble);
+    CHECK(dst[i].data_ptr() != src[i].data_ptr());
+    CHECK(dst[i].equal(src[i]));
+    CHECK(dst[i].requires_grad() == src[i].requires_grad());
+  }
+  {
+    torch::NoGradGuard no_grad;
+    dst[1].add_(1.0);
+  }
+  CHECK_FALSE(dst[1].equal(src[1]));
+}
+
+TEST_CASE(
+    "the mixed surrogate activation is a*x + (1-a)*softplus_beta(x) and a LeakyReLU keeps its "
+    "slope",
+    "[surrogate]") {
+  torch::nn::Sequential net(
+      torch::nn::ReLU(), torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+  const auto x = torch::linspace(-3, 3, 61, torch::kDouble);
+  const auto softplus = [](const torch::Tensor& v, double beta) {
+    return torch::log1p(torch::exp(beta * v)) / beta;
+  };
+  auto mixed = rar::softplus_surrogate(net, 4.0, 0.1);
+  torch::NoGradGuard no_grad;
+  const auto relu_part = mixed->ptr<rar::LeakySoftplusImpl>(0);
+  const auto leaky_part = mixed->ptr<rar::LeakySoftplusImpl>(1);
+  REQUIRE(relu_part != nullptr);
+  REQUIRE(leaky_part != nullptr);
+  CHECK(max_abs(relu_part->forward(x) - (0.1 * x + 0.9 * softplus(x, 4.0))) < 1e-14);
+  CHECK(max_abs(leaky_part->forward(x) - (0.2 * x + 0.8 * softplus(x, 4.0))) < 1e-14);
+  // Without a mix the LeakyReLU still keeps its own slope; as beta grows it tends to LeakyReLU.
+  auto sharp = rar::softplus_surrogate(net, 1000.0);
+  CHECK(max_abs(sharp->ptr<rar::LeakySoftplusImpl>(1)->forward(x) - torch::leaky_relu(x, 0.2)) <
+        1e-3);
+  CHECK(sharp->ptr<torch::nn::SoftplusImpl>(0) != nullptr);
+}
+
+namespace {
+struct BlockImpl : torch::nn::Cloneable<BlockImpl> {
+  BlockImpl() { reset(); }
+  void reset() override {
+    fc = register_module("fc", torch::nn::Linear(3, 3));
+    act = register_module("act", torch::nn::ReLU());
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return act->forward(fc->forward(x)); }
+  torch::nn::Linear fc{nullptr};
+  torch::nn::ReLU act{nullptr};
+};
+TORCH_MODULE(Block);
+}  // namespace
+
+TEST_CASE("softplus_surrogate rejects bad arguments with clear messages", "[surrogate][errors]") {
+  torch::nn::Sequential net(torch::nn::Linear(3, 3), torch::nn::ReLU());
+  CHECK_THROWS_WITH(rar::softplus_surrogate(net, 0.0),
+                    Contains("rar::softplus_surrogate: beta must be > 0, got 0"));
+  CHECK_THROWS_WITH(rar::softplus_surrogate(net, -2.0), Contains("beta must be > 0, got -2"));
+  CHECK_THROWS_WITH(rar::softplus_surrogate(net, 10.0, 1.5),
+                    Contains("linear_mix must be in [0, 1], got 1.5"));
+  CHECK_THROWS_WITH(rar::softplus_surrogate(torch::nn::Sequential(nullptr), 10.0),
+                    Contains("net must be a constructed Sequential"));
+  torch::nn::Sequential nested(torch::nn::Linear(3, 3), Block());
+  CHECK_THROWS_WITH(rar::softplus_surrogate(nested, 10.0),
+                    Contains("'1.act' sits inside a child module"));
+}
