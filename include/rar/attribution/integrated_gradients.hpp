@@ -57,13 +57,16 @@ namespace detail {
 ///
 /// The path batch is laid out step-major, row k·N + n = x'_n + α_k (x_n − x'_n), so that
 /// one forward and one backward over N·m rows (or over chunks of it) give every gradient.
+/// When `path_scores` is given it receives the score of every path row `[m·N]` (step-major,
+/// part of the graph when `create_graph`), so callers can reuse the forward pass.
 template <class Model>
 torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& input,
                                             const torch::Tensor& baseline,
                                             const torch::Tensor& target,
                                             const QuadratureRule& rule,
                                             int64_t internal_batch_size, bool create_graph,
-                                            const ScoreFunction& score) {
+                                            const ScoreFunction& score,
+                                            torch::Tensor* path_scores = nullptr) {
   torch::AutoGradMode grad_mode(true);
   const int64_t m = static_cast<int64_t>(rule.alphas.size());
   const int64_t n = input.size(0);
@@ -84,7 +87,7 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
 
   const int64_t rows = m * n;
   const int64_t chunk = internal_batch_size > 0 ? internal_batch_size : rows;
-  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> grads, scores;
   grads.reserve(static_cast<size_t>((rows + chunk - 1) / chunk));
   for (int64_t start = 0; start < rows; start += chunk) {
     const int64_t stop = std::min(rows, start + chunk);
@@ -101,7 +104,9 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
                 "shape [", stop - start, "], got ", s.sizes());
     grads.push_back(torch::autograd::grad({s.sum()}, {points}, {}, /*retain_graph=*/create_graph,
                                           /*create_graph=*/create_graph)[0]);
+    if (path_scores) scores.push_back(create_graph ? s : s.detach());
   }
+  if (path_scores) *path_scores = scores.size() == 1 ? scores[0] : torch::cat(scores);
   std::vector<int64_t> step_major(input.sizes().begin(), input.sizes().end());
   step_major.insert(step_major.begin(), m);
   const torch::Tensor g = (grads.size() == 1 ? grads[0] : torch::cat(grads)).view(step_major);

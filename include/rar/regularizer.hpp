@@ -1,0 +1,9 @@
+#pragma once
+/// @file
+/// Robust Attribution Regularization as composable loss terms: cross_entropy, ig_norm,
+/// ig_sum_norm, ig_sum, adversarial, input_gradient_norm.
+
+#include <rar/regularizer/adversarial.hpp>
+#include <rar/regularizer/input_gradient.hpp>
+#include <rar/regularizer/robust_ig.hpp>
+#include <rar/regularizer/term.hpp>
