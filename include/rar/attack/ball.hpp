@@ -4,9 +4,9 @@
 /// the ε-ball around x (L∞ or L2) intersected with the data range, its projection, the ascent
 /// step and the random start. The math exists once, here.
 
-#include <rar/detail/random.hpp>
-
 #include <torch/torch.h>
+
+#include <rar/detail/random.hpp>
 
 namespace rar {
 
@@ -61,6 +61,25 @@ inline torch::Tensor random_start(at::Generator& gen, const torch::Tensor& x, do
     delta = direction / (sample_norm(direction) + 1e-12) * epsilon * u.pow(1.0 / d);
   }
   return (x + delta).clamp(clip_min, clip_max);
+}
+
+/// Projected ascent: `steps` times x_adv ← Π_{N(x, ε) ∩ [clip_min, clip_max]}(x_adv + step),
+/// the step being `ascent_step` along `grad_fn(x_adv)`. The loop of PGD, reusable with any
+/// objective (e.g. an attribution norm): `grad_fn(x_adv)` returns the ascent direction's
+/// gradient, shape of x. Returns the last iterate, detached.
+template <class GradFn>
+torch::Tensor projected_ascent(const torch::Tensor& x, torch::Tensor x_adv, int64_t steps,
+                               double step_size, double epsilon, Norm norm, double clip_min,
+                               double clip_max, GradFn&& grad_fn) {
+  x_adv = x_adv.detach();
+  const torch::Tensor anchor = x.detach();
+  for (int64_t s = 0; s < steps; ++s) {
+    const torch::Tensor g = grad_fn(x_adv);
+    torch::NoGradGuard no_grad;
+    x_adv =
+        project(ascent_step(x_adv, g, step_size, norm), anchor, epsilon, norm, clip_min, clip_max);
+  }
+  return x_adv.detach();
 }
 
 }  // namespace detail

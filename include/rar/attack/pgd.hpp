@@ -95,25 +95,6 @@ torch::Tensor loss_input_gradient(const char* fn, Model& model, const torch::Ten
   return g.defined() ? g : torch::zeros_like(x);
 }
 
-/// Projected ascent: `steps` times x_adv ← Π_{N(x, ε) ∩ [clip_min, clip_max]}(x_adv + step),
-/// the step being `ascent_step` along `grad_fn(x_adv)`. The loop of PGD, reusable with any
-/// objective (e.g. an attribution norm): `grad_fn(x_adv)` returns the ascent direction's
-/// gradient, shape of x. Returns the last iterate, detached.
-template <class GradFn>
-torch::Tensor projected_ascent(const torch::Tensor& x, torch::Tensor x_adv, int64_t steps,
-                               double step_size, double epsilon, Norm norm, double clip_min,
-                               double clip_max, GradFn&& grad_fn) {
-  x_adv = x_adv.detach();
-  const torch::Tensor anchor = x.detach();
-  for (int64_t s = 0; s < steps; ++s) {
-    const torch::Tensor g = grad_fn(x_adv);
-    torch::NoGradGuard no_grad;
-    x_adv =
-        project(ascent_step(x_adv, g, step_size, norm), anchor, epsilon, norm, clip_min, clip_max);
-  }
-  return x_adv.detach();
-}
-
 /// The PGD start point: a seeded uniform point of the ball (`random_start`) or x itself.
 inline torch::Tensor pgd_start(const torch::Tensor& x, const PGDOptions& options) {
   if (!options.random_start()) return x.detach();

@@ -3,15 +3,14 @@
 /// The RAR objectives of Chen, Wu, Rastogi, Liang, Jha, "Robust Attribution Regularization"
 /// (NeurIPS 2019, arXiv 1905.09957): IG-NORM, IG-SUM-NORM and the weak size function sum().
 
+#include <torch/torch.h>
+
+#include <memory>
 #include <rar/attack/ball.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/random.hpp>
 #include <rar/regularizer/term.hpp>
-
-#include <torch/torch.h>
-
-#include <memory>
 #include <vector>
 
 namespace rar {
@@ -26,30 +25,30 @@ struct InnerMaxDiagnostics {
 
 // The fields shared by IGNormOptions and IGSumNormOptions (each struct declares them itself,
 // so that chained setters return the right type).
-#define RAR_ROBUST_IG_FIELDS                                                                   \
-  /** Radius ε of the perturbation ball N(x, ε). */                                            \
-  RAR_ARG(double, epsilon) = 0.3;                                                              \
-  /** Norm of the ball. */                                                                     \
-  RAR_ARG(Norm, norm) = Norm::linf;                                                            \
-  /** IG points m on the path x → x′ (right Riemann, α_k = k/m, k = 1..m). */                 \
-  RAR_ARG(int64_t, steps) = 50;                                                                \
-  /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..). */              \
-  RAR_ARG(int64_t, inner_stride) = 5;                                                          \
-  /** Projected ascent steps of the inner maximization. */                                    \
-  RAR_ARG(int64_t, attack_steps) = 40;                                                         \
-  /** Size of each ascent step. */                                                             \
-  RAR_ARG(double, attack_step_size) = 0.01;                                                    \
-  /** Start the ascent at a uniform random point of the ball (else at x). */                  \
-  RAR_ARG(bool, random_start) = true;                                                          \
-  /** Lower end of the data range. */                                                          \
-  RAR_ARG(double, clip_min) = 0.0;                                                             \
-  /** Upper end of the data range. */                                                          \
-  RAR_ARG(double, clip_max) = 1.0;                                                             \
-  /** Mean (default) or sum (the paper's code) over the batch. */                             \
-  RAR_ARG(Reduction, reduction) = Reduction::mean;                                             \
-  /** Seed of the random starts; each call of the term draws new ones from this stream. */    \
-  RAR_ARG(uint64_t, seed) = 0;                                                                 \
-  /** Where to record the inner maximization (null: nothing is recorded). */                   \
+#define RAR_ROBUST_IG_FIELDS                                                               \
+  /** Radius ε of the perturbation ball N(x, ε). */                                      \
+  RAR_ARG(double, epsilon) = 0.3;                                                          \
+  /** Norm of the ball. */                                                                 \
+  RAR_ARG(Norm, norm) = Norm::linf;                                                        \
+  /** IG points m on the path x → x′ (right Riemann, α_k = k/m, k = 1..m). */         \
+  RAR_ARG(int64_t, steps) = 50;                                                            \
+  /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..). */          \
+  RAR_ARG(int64_t, inner_stride) = 5;                                                      \
+  /** Projected ascent steps of the inner maximization. */                                 \
+  RAR_ARG(int64_t, attack_steps) = 40;                                                     \
+  /** Size of each ascent step. */                                                         \
+  RAR_ARG(double, attack_step_size) = 0.01;                                                \
+  /** Start the ascent at a uniform random point of the ball (else at x). */               \
+  RAR_ARG(bool, random_start) = true;                                                      \
+  /** Lower end of the data range. */                                                      \
+  RAR_ARG(double, clip_min) = 0.0;                                                         \
+  /** Upper end of the data range. */                                                      \
+  RAR_ARG(double, clip_max) = 1.0;                                                         \
+  /** Mean (default) or sum (the paper's code) over the batch. */                          \
+  RAR_ARG(Reduction, reduction) = Reduction::mean;                                         \
+  /** Seed of the random starts; each call of the term draws new ones from this stream. */ \
+  RAR_ARG(uint64_t, seed) = 0;                                                             \
+  /** Where to record the inner maximization (null: nothing is recorded). */               \
   RAR_ARG(std::shared_ptr<InnerMaxDiagnostics>, diagnostics)
 
 /// Options of `rar::ig_norm` (and `rar::ig_sum`). Defaults are the paper's MNIST settings.
@@ -96,8 +95,8 @@ struct RobustIGConfig {
   double step_size;
   bool random_start;
   double clip_min, clip_max;
-  double weight;    ///< λ or β
-  bool with_loss;   ///< add ℓ(x′) to the objective (IG-SUM-NORM)
+  double weight;   ///< λ or β
+  bool with_loss;  ///< add ℓ(x′) to the objective (IG-SUM-NORM)
   SizeFunction size;
   Reduction reduction;
   uint64_t seed;
@@ -105,8 +104,8 @@ struct RobustIGConfig {
 };
 
 template <class Options>
-RobustIGConfig robust_ig_config(const char* name, const Options& o, double weight,
-                                bool with_loss, SizeFunction size) {
+RobustIGConfig robust_ig_config(const char* name, const Options& o, double weight, bool with_loss,
+                                SizeFunction size) {
   TORCH_CHECK(o.epsilon() >= 0, name, ": epsilon must be >= 0, got ", o.epsilon());
   TORCH_CHECK(o.steps() >= 1, name, ": steps must be >= 1, got ", o.steps());
   TORCH_CHECK(o.inner_stride() >= 1 && o.inner_stride() <= o.steps(), name,
@@ -116,9 +115,22 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
               o.attack_step_size());
   TORCH_CHECK(o.clip_min() <= o.clip_max(), name, ": clip_min must be <= clip_max, got ",
               o.clip_min(), " and ", o.clip_max());
-  return {name, o.epsilon(), o.norm(), o.steps(), o.inner_stride(), o.attack_steps(),
-          o.attack_step_size(), o.random_start(), o.clip_min(), o.clip_max(), weight,
-          with_loss, size, o.reduction(), o.seed(), o.diagnostics()};
+  return {name,
+          o.epsilon(),
+          o.norm(),
+          o.steps(),
+          o.inner_stride(),
+          o.attack_steps(),
+          o.attack_step_size(),
+          o.random_start(),
+          o.clip_min(),
+          o.clip_max(),
+          weight,
+          with_loss,
+          size,
+          o.reduction(),
+          o.seed(),
+          o.diagnostics()};
 }
 
 /// Right-Riemann points k = stride, 2·stride, .. ≤ m of the m-point path, each weighted
@@ -148,9 +160,9 @@ torch::Tensor robust_ig_objective(Model& model, const torch::Tensor& x, const to
     const int64_t n = x.size(0);
     const int64_t m = static_cast<int64_t>(rule.alphas.size());
     // The path's last point is x′ itself when α_m = 1: reuse its forward pass.
-    const torch::Tensor loss_adv =
-        rule.alphas.back() == 1.0 ? path_scores.slice(0, (m - 1) * n, m * n)
-                                  : score::cross_entropy(call_model(model, x_adv), y);
+    const torch::Tensor loss_adv = rule.alphas.back() == 1.0
+                                       ? path_scores.slice(0, (m - 1) * n, m * n)
+                                       : score::cross_entropy(call_model(model, x_adv), y);
     objective = objective + loss_adv;
   }
   return objective;
@@ -162,23 +174,25 @@ template <class Model>
 torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const torch::Tensor& y,
                                   const RobustIGConfig& c, at::Generator& gen) {
   const QuadratureRule rule = strided_right_riemann(c.steps, c.inner_stride);
-  torch::Tensor x_adv = c.random_start ? random_start(gen, x.detach(), c.epsilon, c.norm, c.clip_min, c.clip_max)
-                         : x.detach().clone();
+  const torch::Tensor anchor = x.detach();
+  const torch::Tensor start =
+      c.random_start ? random_start(gen, anchor, c.epsilon, c.norm, c.clip_min, c.clip_max)
+                     : anchor;
   std::vector<double>* trace = c.diagnostics ? &c.diagnostics->objective : nullptr;
   if (trace) trace->clear();
-  for (int64_t step = 0; step < c.attack_steps; ++step) {
-    x_adv.requires_grad_(true);
-    const torch::Tensor objective = robust_ig_objective(model, x.detach(), x_adv, y, rule, c);
-    if (trace) trace->push_back(objective.mean().template item<double>());
-    const torch::Tensor grad = torch::autograd::grad({objective.sum()}, {x_adv})[0];
-    x_adv = project(ascent_step(x_adv.detach(), grad, c.step_size, c.norm), x.detach(), c.epsilon,
-                    c.norm, c.clip_min, c.clip_max);
+  const torch::Tensor x_adv = projected_ascent(
+      anchor, start, c.attack_steps, c.step_size, c.epsilon, c.norm, c.clip_min, c.clip_max,
+      [&](const torch::Tensor& point) {
+        const torch::Tensor xa = point.detach().requires_grad_(true);
+        const torch::Tensor objective = robust_ig_objective(model, anchor, xa, y, rule, c);
+        if (trace) trace->push_back(objective.mean().template item<double>());
+        return torch::autograd::grad({objective.sum()}, {xa})[0];
+      });
+  if (trace) {  // the objective at the final iterate, to close the trace
+    const torch::Tensor xa = x_adv.detach().requires_grad_(true);
+    trace->push_back(
+        robust_ig_objective(model, anchor, xa, y, rule, c).mean().template item<double>());
   }
-  if (trace) {
-    x_adv.requires_grad_(true);
-    trace->push_back(robust_ig_objective(model, x.detach(), x_adv, y, rule, c).mean().template item<double>());
-  }
-  x_adv = x_adv.detach();
   if (c.diagnostics) c.diagnostics->adversarial = x_adv;
   return x_adv;
 }
