@@ -1,0 +1,120 @@
+#pragma once
+/// @file
+/// The paper's experiment, shared by rar_mnist, rar_gtsrb and rar_flower: presets, the training
+/// loop with progress and atomic checkpoints, and the evaluation (NA, AA, IN, CO).
+
+#include <functional>
+#include <rar/rar.hpp>
+#include <string>
+#include <vector>
+
+#include "support/datasets.hpp"
+#include "support/models.hpp"
+
+namespace rar {
+namespace examples {
+
+/// Which data set an experiment runs on (decides the presets and the loader).
+enum class DatasetKind { mnist, fashion_mnist, gtsrb, flower };
+
+/// Training objective, as in the paper's table.
+enum class Method { natural, madry, ig_norm, ig_sum_norm, input_grad };
+
+/// Everything a training run needs (the presets fill it in; flags override).
+struct TrainConfig {
+  Method method = Method::natural;
+  NetConfig net;
+  double epsilon = 0.3;       ///< radius of the L∞ ball, in [0, 1] pixel units
+  int64_t ig_steps = 50;      ///< IG points m of the RAR terms
+  int64_t inner_stride = 5;   ///< inner maximization uses every stride-th point
+  int64_t attack_steps = 40;  ///< inner (and Madry PGD) ascent steps
+  double attack_step_size = 0.01;
+  double lambda = 1.0;  ///< IG-NORM / input-gradient weight
+  double beta = 0.1;    ///< IG-SUM-NORM weight
+  int64_t batch_size = 50;
+  std::string optimizer = "adam";  ///< adam | momentum (SGD, momentum 0.9)
+  double learning_rate = 1e-3;
+  double weight_decay = 0.0;
+  /// Piecewise-constant learning rate: (first step, rate) pairs; empty: `learning_rate` always.
+  std::vector<std::pair<int64_t, double>> lr_schedule;
+  int64_t max_steps = 100000;  ///< stop after this many steps ...
+  double max_seconds = 0.0;    ///< ... or after this many seconds (0: no limit)
+  bool augment = false;        ///< Flower's random crop and flip
+  int64_t checkpoint_every = 200;
+  int64_t log_every = 20;
+  uint64_t seed = 0;
+};
+
+/// Evaluation settings (NA/AA with PGD, IN/CO with the top-k attribution attack).
+struct EvalConfig {
+  int64_t accuracy_images = 1000;  ///< test images for NA and AA (0: all)
+  double epsilon = 0.3;
+  int64_t pgd_steps = 20;
+  double pgd_step_size = 0.01;
+  int64_t attack_images = 100;  ///< correctly classified images attacked for IN/CO
+  int64_t attack_k = 200;       ///< k of the top-k attack
+  int64_t eval_k = 100;         ///< k of the reported top-k intersection
+  int64_t attack_iterations = 100;
+  double attack_step_size = 0.01;
+  int64_t ig_steps = 100;           ///< IG points of the measured maps
+  int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
+  double surrogate_beta = 10.0;     ///< softplus β of the surrogate
+  int64_t batch_size = 100;
+  uint64_t seed = 0;
+};
+
+/// One row of the paper's table.
+struct EvalResult {
+  std::string name;
+  double natural_accuracy = 0, adversarial_accuracy = 0;
+  double topk_intersection = 0, kendall = 0;
+  int64_t accuracy_images = 0, attacked_images = 0;
+  double prediction_kept = 0;  ///< fraction of attacked images whose label the attack kept
+};
+
+/// The presets: "paper" (the paper's settings) and "quick" (minutes on a 2-core CPU).
+void apply_preset(DatasetKind dataset, const std::string& preset, Method method, TrainConfig& train,
+                  EvalConfig& eval);
+
+Method parse_method(const std::string& name);
+std::string method_name(Method method);
+std::string method_title(Method method);  ///< "NATURAL", "IG-NORM", ... as in the table
+
+/// The training objective of `config.method` as a function of (net, x, y); `step` seeds the
+/// random starts so that a resumed run draws what an uninterrupted one would.
+std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> make_objective(
+    const TrainConfig& config, int64_t step);
+
+/// Trains `net` on `data`, printing progress (step, loss, accuracy, images/s, ETA) and writing
+/// a checkpoint (model, optimizer, step) every `checkpoint_every` steps and at the end,
+/// atomically (temporary file, then rename). With `resume` and an existing checkpoint, training
+/// continues where it stopped; batches and random starts depend only on (seed, step), so the
+/// resumed run matches an uninterrupted one. Returns the number of steps done in total.
+int64_t train(Net& net, const Dataset& data, const TrainConfig& config, torch::Device device,
+              const std::string& checkpoint, bool resume);
+
+/// Saves `net` (and optimizer state, step) to `path` atomically.
+void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer,
+                     int64_t step);
+/// Loads a checkpoint into `net` (and `optimizer` if given); returns its step. Throws a
+/// one-line error naming the path when it is missing or unreadable.
+int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer);
+
+/// Builds the network recorded in a checkpoint and loads its weights (eval mode, CPU).
+Net load_model(const std::string& path);
+
+/// NA, AA, IN and CO of `net` on `test`, with progress lines.
+EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
+                    const std::string& name);
+
+/// Prints results as the paper's table; also writes `<prefix>.csv` and `<prefix>.json` when
+/// `prefix` is not empty.
+void report(const std::vector<EvalResult>& results, const std::string& prefix);
+
+/// Writes panels "image | IG map | attacked image | attacked map" for `count` correctly
+/// classified test images to `<dir>/<name>-<i>.png`.
+void explain(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
+             const std::string& dir, const std::string& name, int64_t count);
+
+}  // namespace examples
+}  // namespace rar

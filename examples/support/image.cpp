@@ -1,0 +1,190 @@
+#include "support/image.hpp"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace rar {
+namespace examples {
+
+namespace {
+
+/// Matplotlib's 'inferno' (CC0) at 16 evenly spaced points: entries 0, 17, ..., 255.
+constexpr float kInferno[16][3] = {
+    {0.0015f, 0.0005f, 0.0139f}, {0.0469f, 0.0303f, 0.1502f}, {0.1424f, 0.0462f, 0.3086f},
+    {0.2582f, 0.0386f, 0.4065f}, {0.3665f, 0.0716f, 0.4320f}, {0.4723f, 0.1105f, 0.4283f},
+    {0.5783f, 0.1480f, 0.4044f}, {0.6827f, 0.1895f, 0.3608f}, {0.7805f, 0.2433f, 0.2995f},
+    {0.8650f, 0.3168f, 0.2261f}, {0.9296f, 0.4115f, 0.1454f}, {0.9709f, 0.5229f, 0.0584f},
+    {0.9876f, 0.6453f, 0.0399f}, {0.9788f, 0.7745f, 0.1760f}, {0.9500f, 0.9034f, 0.3803f},
+    {0.9884f, 0.9984f, 0.6449f}};
+
+std::string lowercase_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+/// `image` as float32 `[C, H, W]` on the CPU; `[H, W]` becomes `[1, H, W]`.
+torch::Tensor as_chw(const torch::Tensor& image, const char* fn) {
+  TORCH_CHECK(image.defined() && (image.dim() == 2 || image.dim() == 3), fn,
+              ": expected an image [C, H, W] or [H, W], got ",
+              image.defined() ? image.sizes() : c10::IntArrayRef{});
+  torch::Tensor chw = image.detach().to(torch::kCPU, torch::kFloat);
+  return chw.dim() == 2 ? chw.unsqueeze(0) : chw;
+}
+
+}  // namespace
+
+Raster read_raster(const std::string& path, int channels) {
+  TORCH_CHECK(channels >= 0 && channels <= 4, "read_raster: channels must be 0..4, got ", channels);
+  if (!fs::is_regular_file(path)) fail_with_file(path, "no such file");
+  int width = 0, height = 0, in_file = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> data(
+      stbi_load(path.c_str(), &width, &height, &in_file, channels), stbi_image_free);
+  if (!data)
+    fail_with_file(path, std::string("cannot decode image (") + stbi_failure_reason() + ")");
+  if (width <= 0 || height <= 0) fail_with_file(path, "cannot decode image (empty image)");
+  Raster raster{width, height, channels == 0 ? in_file : channels, {}};
+  raster.pixels.assign(data.get(),
+                       data.get() + static_cast<size_t>(width) * height * raster.channels);
+  return raster;
+}
+
+Raster crop(const Raster& image, int x, int y, int width, int height) {
+  TORCH_CHECK(x >= 0 && y >= 0 && width > 0 && height > 0 && x + width <= image.width &&
+                  y + height <= image.height,
+              "crop: window ", width, "x", height, " at (", x, ", ", y, ") is outside the ",
+              image.width, "x", image.height, " image");
+  Raster out{width, height, image.channels, {}};
+  out.pixels.resize(static_cast<size_t>(width) * height * image.channels);
+  const size_t row_bytes = static_cast<size_t>(width) * image.channels;
+  for (int row = 0; row < height; ++row) {
+    const size_t from = (static_cast<size_t>(y + row) * image.width + x) * image.channels;
+    std::memcpy(out.pixels.data() + row * row_bytes, image.pixels.data() + from, row_bytes);
+  }
+  return out;
+}
+
+Raster resize(const Raster& image, int width, int height) {
+  TORCH_CHECK(width > 0 && height > 0, "resize: target size must be positive, got ", width, "x",
+              height);
+  if (image.width == width && image.height == height) return image;
+  Raster out{width, height, image.channels, {}};
+  out.pixels.resize(static_cast<size_t>(width) * height * image.channels);
+  const int ok = stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0,
+                                    out.pixels.data(), width, height, 0, image.channels);
+  TORCH_CHECK(ok, "resize: stb_image_resize failed for ", image.width, "x", image.height, " -> ",
+              width, "x", height);
+  return out;
+}
+
+torch::Tensor raster_to_tensor(const Raster& image) {
+  const auto hwc = torch::from_blob(const_cast<std::uint8_t*>(image.pixels.data()),
+                                    {image.height, image.width, image.channels}, torch::kUInt8);
+  return hwc.permute({2, 0, 1}).to(torch::kFloat).div_(255.0f).contiguous();
+}
+
+Raster tensor_to_raster(const torch::Tensor& image) {
+  const torch::Tensor chw = as_chw(image, "tensor_to_raster");
+  TORCH_CHECK(chw.size(0) == 1 || chw.size(0) == 3 || chw.size(0) == 4,
+              "tensor_to_raster: expected 1, 3 or 4 channels, got ", chw.size(0));
+  const torch::Tensor hwc =
+      chw.clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  Raster out{static_cast<int>(chw.size(2)),
+             static_cast<int>(chw.size(1)),
+             static_cast<int>(chw.size(0)),
+             {}};
+  out.pixels.assign(hwc.data_ptr<std::uint8_t>(), hwc.data_ptr<std::uint8_t>() + hwc.numel());
+  return out;
+}
+
+torch::Tensor read_image(const std::string& path, int channels) {
+  return raster_to_tensor(read_raster(path, channels));
+}
+
+void write_image(const std::string& path, const torch::Tensor& image, int jpeg_quality) {
+  const std::string ext = lowercase_extension(path);
+  const bool png = ext == ".png", jpeg = ext == ".jpg" || ext == ".jpeg";
+  if (!png && !jpeg) fail_with_file(path, "unsupported image extension (use .png or .jpg)");
+  const Raster raster = tensor_to_raster(image);
+
+  std::error_code error;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, error);
+  if (error)
+    fail_with_file(path, "cannot create directory " + parent.string() + ": " + error.message());
+  const std::string tmp = path + ".tmp";
+  const int ok = png ? stbi_write_png(tmp.c_str(), raster.width, raster.height, raster.channels,
+                                      raster.pixels.data(), raster.width * raster.channels)
+                     : stbi_write_jpg(tmp.c_str(), raster.width, raster.height, raster.channels,
+                                      raster.pixels.data(), std::clamp(jpeg_quality, 1, 100));
+  if (ok) fs::rename(tmp, path, error);
+  if (!ok || error) {
+    fs::remove(tmp, error);
+    fail_with_file(path, ok ? "cannot rename " + tmp + " over it" : "cannot write image");
+  }
+}
+
+torch::Tensor heatmap(const torch::Tensor& map) {
+  torch::Tensor m = as_chw(map, "heatmap");
+  TORCH_CHECK(m.size(0) == 1, "heatmap: expected a map [H, W] or [1, H, W], got ", map.sizes());
+  m = m[0];
+  const float low = m.min().item<float>(), high = m.max().item<float>();
+  TORCH_CHECK(low >= 0, "heatmap: the map must be non-negative (rar::attribution_map), got ", low);
+  if (high > 0) m = m / high;
+  const auto lut = torch::from_blob(const_cast<float*>(&kInferno[0][0]), {16, 3}, torch::kFloat);
+  const torch::Tensor t = m * 15;
+  const torch::Tensor k = t.floor().clamp(0, 14).to(torch::kLong);
+  const torch::Tensor f = (t - k).unsqueeze(-1);
+  const torch::Tensor rgb = lut.index({k}) * (1 - f) + lut.index({k + 1}) * f;  // [H, W, 3]
+  return rgb.permute({2, 0, 1}).contiguous();
+}
+
+torch::Tensor make_panel(const std::vector<torch::Tensor>& tiles, int64_t columns, int64_t scale,
+                         int64_t gap) {
+  TORCH_CHECK(!tiles.empty(), "make_panel: no tiles");
+  TORCH_CHECK(columns >= 1 && scale >= 1 && gap >= 0,
+              "make_panel: need columns >= 1, scale >= 1, gap >= 0, got ", columns, ", ", scale,
+              ", ", gap);
+  std::vector<torch::Tensor> chw;
+  int64_t channels = 1;
+  for (const auto& tile : tiles) {
+    chw.push_back(as_chw(tile, "make_panel"));
+    TORCH_CHECK(chw.back().size(0) == 1 || chw.back().size(0) == 3,
+                "make_panel: tiles must have 1 or 3 channels, got ", tile.sizes());
+    TORCH_CHECK(chw.back().sizes().slice(1) == chw.front().sizes().slice(1),
+                "make_panel: tiles must share H x W, got ", chw.front().sizes(), " and ",
+                tile.sizes());
+    channels = std::max(channels, chw.back().size(0));
+  }
+  const int64_t h = chw[0].size(1) * scale, w = chw[0].size(2) * scale;
+  const int64_t count = static_cast<int64_t>(chw.size());
+  const int64_t cols = std::min(columns, count), rows = (count + columns - 1) / columns;
+  torch::Tensor panel = torch::ones({channels, rows * (h + gap) - gap, cols * (w + gap) - gap});
+  for (int64_t i = 0; i < count; ++i) {
+    const torch::Tensor big =
+        chw[i].repeat_interleave(scale, 1).repeat_interleave(scale, 2).expand({channels, h, w});
+    panel.narrow(1, (i / columns) * (h + gap), h)
+        .narrow(2, (i % columns) * (w + gap), w)
+        .copy_(big);
+  }
+  return panel;
+}
+
+void write_panel(const std::string& path, const std::vector<torch::Tensor>& tiles, int64_t columns,
+                 int64_t scale, int64_t gap) {
+  write_image(path, make_panel(tiles, columns, scale, gap));
+}
+
+}  // namespace examples
+}  // namespace rar

@@ -1,0 +1,105 @@
+#include "support/models.hpp"
+
+#include <stdexcept>
+
+namespace rar {
+namespace examples {
+
+torch::Tensor Activation::operator()(const torch::Tensor& x) const {
+  const torch::Tensor nonlinear =
+      beta > 0 ? torch::nn::functional::softplus(
+                     x, torch::nn::functional::SoftplusFuncOptions().beta(beta))
+               : torch::relu(x);
+  return slope == 0.0 ? nonlinear : slope * x + (1.0 - slope) * nonlinear;
+}
+
+NetImpl::NetImpl(NetConfig config) : config_(config) {
+  activation_.slope = config_.leaky_slope;
+  reset();
+}
+
+void NetImpl::reset() {
+  namespace nn = torch::nn;
+  convs_.clear();
+  shortcuts_.clear();
+  linears_.clear();
+  auto conv = [&](int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+    convs_.push_back(register_module(
+        "conv" + std::to_string(convs_.size()),
+        nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2))));
+  };
+  const NetConfig& c = config_;
+  if (c.arch == Architecture::mnist_cnn) {
+    conv(c.in_channels, c.conv1, 5, 1);
+    conv(c.conv1, c.conv2, 5, 1);
+    const int64_t side = c.image_size / 4;
+    linears_.push_back(register_module("fc0", nn::Linear(c.conv2 * side * side, c.fc)));
+    linears_.push_back(register_module("fc1", nn::Linear(c.fc, c.classes)));
+    return;
+  }
+  // Slim ResNet: stem, then 3 stages (16, 32, 64 channels; stride 2 from the second on).
+  conv(c.in_channels, 16, 3, 1);
+  int64_t channels = 16;
+  for (int64_t stage = 0; stage < 3; ++stage) {
+    const int64_t width = 16 << stage;
+    for (int64_t unit = 0; unit < c.units_per_stage; ++unit) {
+      const int64_t stride = (stage > 0 && unit == 0) ? 2 : 1;
+      conv(channels, width, 3, stride);
+      conv(width, width, 3, 1);
+      if (stride != 1 || channels != width) {
+        shortcuts_.push_back(
+            register_module("shortcut" + std::to_string(shortcuts_.size()),
+                            nn::Conv2d(nn::Conv2dOptions(channels, width, 1).stride(stride))));
+      } else {
+        shortcuts_.emplace_back(nullptr);
+      }
+      channels = width;
+    }
+  }
+  linears_.push_back(register_module("fc0", nn::Linear(channels, c.classes)));
+}
+
+torch::Tensor NetImpl::residual_unit(size_t index, const torch::Tensor& x) {
+  // convs_[0] is the stem; unit i owns convs_[1 + 2i] and convs_[2 + 2i].
+  const torch::Tensor h = convs_[1 + 2 * index]->forward(activation_(x));
+  const torch::Tensor out = convs_[2 + 2 * index]->forward(activation_(h));
+  const torch::Tensor skip = shortcuts_[index].is_empty() ? x : shortcuts_[index]->forward(x);
+  return out + skip;
+}
+
+torch::Tensor NetImpl::forward(torch::Tensor x) {
+  const NetConfig& c = config_;
+  if (c.standardize) {
+    // Per-image standardization (TensorFlow's): (x − mean) / max(std, 1/√numel).
+    const auto flat = x.flatten(1);
+    const double floor = 1.0 / std::sqrt(static_cast<double>(flat.size(1)));
+    const auto mean = flat.mean(1).view({-1, 1, 1, 1});
+    const auto std = flat.std(1, /*unbiased=*/false).clamp_min(floor).view({-1, 1, 1, 1});
+    x = (x - mean) / std;
+  }
+  if (c.arch == Architecture::mnist_cnn) {
+    x = torch::max_pool2d(activation_(convs_[0]->forward(x)), 2);
+    x = torch::max_pool2d(activation_(convs_[1]->forward(x)), 2);
+    x = activation_(linears_[0]->forward(x.flatten(1)));
+    return linears_[1]->forward(x);
+  }
+  x = convs_[0]->forward(x);
+  for (size_t unit = 0; unit < shortcuts_.size(); ++unit) x = residual_unit(unit, x);
+  x = activation_(x).mean({2, 3});
+  return linears_[0]->forward(x);
+}
+
+Net smooth_surrogate(const Net& net, double beta) {
+  auto copy = std::dynamic_pointer_cast<NetImpl>(net->clone());
+  copy->make_smooth(beta);
+  return Net(copy);
+}
+
+Architecture parse_architecture(const std::string& name) {
+  if (name == "mnist_cnn") return Architecture::mnist_cnn;
+  if (name == "resnet") return Architecture::resnet;
+  throw std::invalid_argument("unknown architecture '" + name + "' (expected mnist_cnn or resnet)");
+}
+
+}  // namespace examples
+}  // namespace rar
