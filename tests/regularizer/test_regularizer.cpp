@@ -242,12 +242,16 @@ TEST_CASE("RAR terms reject bad options and inputs with clear messages", "[regul
   using Catch::Contains;
   auto net = rar::test::smooth_mlp(4, 5, 3);
   const auto x = torch::rand({2, 4}, torch::kDouble);
-  CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().epsilon(-0.1)), Contains("rar::ig_norm: epsilon must be >= 0, got -0.1"));
+  CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().epsilon(-0.1)), Contains("rar::ig_norm: epsilon must be finite and >= 0, got -0.1"));
   CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().steps(0)), Contains("rar::ig_norm: steps must be >= 1, got 0"));
   CHECK_THROWS_WITH(rar::ig_sum_norm(rar::IGSumNormOptions().steps(10).inner_stride(11)),
                     Contains("rar::ig_sum_norm: inner_stride must lie in [1, steps = 10], got 11"));
   CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().clip_min(1).clip_max(0)), Contains("clip_min must be <= clip_max"));
-  CHECK_THROWS_WITH(rar::input_gradient_norm(rar::InputGradientOptions().epsilon(-1)), Contains("epsilon must be >= 0"));
+  CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().steps(10).inner_stride(3)),
+                    Contains("rar::ig_norm: inner_stride must divide steps, got steps = 10 and inner_stride = 3"));
+  CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().lambda(-1)), Contains("rar::ig_norm: lambda must be finite and >= 0, got -1"));
+  CHECK_THROWS_WITH(rar::ig_sum_norm(rar::IGSumNormOptions().beta(-0.5)), Contains("rar::ig_sum_norm: beta must be finite and >= 0, got -0.5"));
+  CHECK_THROWS_WITH(rar::input_gradient_norm(rar::InputGradientOptions().epsilon(-1)), Contains("rar::input_gradient_norm: epsilon must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::adversarial(rar::PGDOptions().epsilon(-1)), Contains("rar::adversarial: epsilon must be >= 0"));
   CHECK_THROWS_WITH(rar::ig_norm()(net, x, torch::tensor({0, 1, 2})), Contains("rar::ig_norm: y must be int64 labels of shape [2], got [3]"));
   CHECK_THROWS_WITH(rar::cross_entropy()(net, x, torch::tensor({0.0, 1.0})), Contains("rar::cross_entropy: y must be int64 labels"));

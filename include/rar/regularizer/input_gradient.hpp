@@ -9,6 +9,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 namespace rar {
 
 /// Options of `rar::input_gradient_norm`.
@@ -43,7 +45,10 @@ struct InputGradientOptions {
 /// @param options ε, norm, λ, reduction
 inline auto input_gradient_norm(const InputGradientOptions& options = {}) {
   const char* fn = "rar::input_gradient_norm";
-  TORCH_CHECK(options.epsilon() >= 0, fn, ": epsilon must be >= 0, got ", options.epsilon());
+  TORCH_CHECK(std::isfinite(options.epsilon()) && options.epsilon() >= 0, fn,
+              ": epsilon must be finite and >= 0, got ", options.epsilon());
+  TORCH_CHECK(std::isfinite(options.lambda()) && options.lambda() >= 0, fn,
+              ": lambda must be finite and >= 0, got ", options.lambda());
   return make_term([options, fn](auto& model, const torch::Tensor& x, const torch::Tensor& y) {
     detail::check_labelled_batch(fn, x, y);
     const torch::Tensor g = detail::input_gradient(

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
 #include <rar/attack/ball.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
@@ -106,10 +107,16 @@ struct RobustIGConfig {
 template <class Options>
 RobustIGConfig robust_ig_config(const char* name, const Options& o, double weight, bool with_loss,
                                 SizeFunction size) {
-  TORCH_CHECK(o.epsilon() >= 0, name, ": epsilon must be >= 0, got ", o.epsilon());
+  TORCH_CHECK(std::isfinite(o.epsilon()) && o.epsilon() >= 0, name,
+              ": epsilon must be finite and >= 0, got ", o.epsilon());
+  TORCH_CHECK(std::isfinite(weight) && weight >= 0, name, ": ", with_loss ? "beta" : "lambda",
+              " must be finite and >= 0, got ", weight);
   TORCH_CHECK(o.steps() >= 1, name, ": steps must be >= 1, got ", o.steps());
   TORCH_CHECK(o.inner_stride() >= 1 && o.inner_stride() <= o.steps(), name,
               ": inner_stride must lie in [1, steps = ", o.steps(), "], got ", o.inner_stride());
+  // The strided points k = s, 2s, .., m must end at x′ with weights summing to 1.
+  TORCH_CHECK(o.steps() % o.inner_stride() == 0, name, ": inner_stride must divide steps, got ",
+              "steps = ", o.steps(), " and inner_stride = ", o.inner_stride());
   TORCH_CHECK(o.attack_steps() >= 0, name, ": attack_steps must be >= 0, got ", o.attack_steps());
   TORCH_CHECK(o.attack_step_size() >= 0, name, ": attack_step_size must be >= 0, got ",
               o.attack_step_size());
