@@ -80,7 +80,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
 
   Common train_c, eval_c, explain_c;
   std::string method = "natural", out = "model.pt";
-  int64_t steps = 0, checkpoint_every = -1, train_limit = 0;
+  int64_t steps = 0, checkpoint_every = -1, train_limit = 0, batch_size = 0;
   double seconds = -1;
   bool resume = false;
   auto* train_cmd = app.add_subcommand(
@@ -96,6 +96,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   train_cmd->add_option("--checkpoint-every", checkpoint_every, "steps between checkpoints")
       ->check(CLI::PositiveNumber);
   train_cmd->add_option("--train-images", train_limit, "use only the first N training images")
+      ->check(CLI::PositiveNumber);
+  train_cmd->add_option("--batch-size", batch_size, "images per step (default: the preset's)")
       ->check(CLI::PositiveNumber);
   train_cmd->add_flag("--resume", resume, "continue from --out if it exists");
 
@@ -145,6 +147,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       }
       if (seconds >= 0) train.max_seconds = seconds;
       if (checkpoint_every > 0) train.checkpoint_every = checkpoint_every;
+      if (batch_size > 0) train.batch_size = batch_size;
       const Dataset data = first(load(kind, train_c, Split::train), train_limit);
       train.net.classes = data.classes;
       torch::manual_seed(train.seed);

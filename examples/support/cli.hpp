@@ -3,7 +3,7 @@
 /// The command line shared by rar_mnist, rar_gtsrb and rar_flower (CLI11): subcommands
 /// `train`, `eval` and `explain`.
 
-#include "support/experiment.hpp"
+#include "experiment.hpp"
 
 namespace rar {
 namespace examples {

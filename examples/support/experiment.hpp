@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "support/datasets.hpp"
-#include "support/models.hpp"
+#include "datasets.hpp"
+#include "models.hpp"
 
 namespace rar {
 namespace examples {

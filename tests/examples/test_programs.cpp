@@ -1,0 +1,182 @@
+// The example programs end to end on fixture data: bad flags and files, a killed and resumed
+// training run, and smoke runs of rar_mnist, rar_gtsrb and rar_flower.
+
+#include "support/experiment.hpp"
+#include "support/fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <chrono>
+#include <cstdio>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using Catch::Contains;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string output;
+};
+
+// Runs a program with arguments, stdout and stderr together.
+Run run(const std::string& program, const std::vector<std::string>& args) {
+  std::string command = program;
+  for (const auto& a : args) command += " '" + a + "'";
+  command += " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// An MNIST-format fixture: `count` random 28x28 images with labels 0..9, in `dir`.
+void write_digits(const std::string& dir, const std::string& prefix, uint32_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes pixels(static_cast<size_t>(count) * 28 * 28), labels(count);
+  for (auto& p : pixels) p = static_cast<uint8_t>(rng() % 256);
+  for (uint32_t i = 0; i < count; ++i) labels[i] = static_cast<uint8_t>(i % 10);
+  write_idx_pair(dir, prefix, false, idx_file(2051, {count, 28, 28}, pixels),
+                 idx_file(2049, {count}, labels));
+}
+
+int64_t checkpoint_step(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  torch::Tensor step;
+  archive.read("step", step);
+  return step.item<int64_t>();
+}
+
+void check_same_parameters(const std::string& a, const std::string& b) {
+  auto net_a = rar::examples::load_model(a);
+  auto net_b = rar::examples::load_model(b);
+  const auto pa = net_a->parameters(), pb = net_b->parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) CHECK(pa[i].equal(pb[i]));
+}
+
+}  // namespace
+
+TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a non-zero exit",
+          "[examples][cli]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "t10k", 20, 1);
+  auto r = run(RAR_MNIST_BIN, {"train", "--method", "bogus"});
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--method: bogus not in"));
+  r = run(RAR_MNIST_BIN, {"train", "--steps", "-3"});
+  CHECK(r.code != 0);
+  r = run(RAR_MNIST_BIN, {"train", "--data", tmp / "data", "--steps", "1"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("rar_mnist: error:") && Contains("train-images-idx3-ubyte"));
+  r = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "missing.pt"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("missing.pt: no such checkpoint file"));
+  write_file(tmp / "junk.pt", Bytes{'n', 'o', 'p', 'e'});
+  r = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "junk.pt"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("junk.pt: not a rar example checkpoint"));
+  // One line: the error and nothing else.
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+}
+
+TEST_CASE("a killed IG-NORM training run resumes to the parameters of an uninterrupted one",
+          "[examples][checkpoint]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 100, 2);
+  const std::vector<std::string> common = {"train", "--data", tmp / "data", "--method", "ig-norm",
+                                           "--steps", "24", "--checkpoint-every", "2",
+                                           "--threads", "1", "--seed", "5"};
+  auto with_out = [&](const std::string& out, bool resume) {
+    auto args = common;
+    args.push_back("--out");
+    args.push_back(out);
+    if (resume) args.push_back("--resume");
+    return args;
+  };
+  const auto full = run(RAR_MNIST_BIN, with_out(tmp / "full.pt", false));
+  REQUIRE(full.code == 0);
+  CHECK_THAT(full.output, Contains("[IG-NORM] step 20") && Contains("img/s") && Contains("eta"));
+
+  // Start the same run, kill it (SIGKILL: no chance to clean up) once it has checkpointed.
+  std::vector<std::string> args = with_out(tmp / "killed.pt", false);
+  std::vector<char*> argv;
+  std::string binary = RAR_MNIST_BIN;
+  argv.push_back(binary.data());
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(tmp / "killed.pt") && checkpoint_step(tmp / "killed.pt") >= 4) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const int64_t reached = checkpoint_step(tmp / "killed.pt");
+  INFO("killed at checkpoint step " << reached);
+  REQUIRE(reached >= 4);
+  REQUIRE(reached < 24);  // it really was interrupted
+
+  const auto resumed = run(RAR_MNIST_BIN, with_out(tmp / "killed.pt", true));
+  REQUIRE(resumed.code == 0);
+  CHECK_THAT(resumed.output, Contains("resumed " + tmp / "killed.pt" + " at step " + std::to_string(reached)));
+  CHECK(checkpoint_step(tmp / "killed.pt") == 24);
+  check_same_parameters(tmp / "full.pt", tmp / "killed.pt");
+}
+
+TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples][smoke]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 3);
+  write_digits(tmp / "data", "t10k", 40, 4);
+  REQUIRE(run(RAR_MNIST_BIN, {"train", "--data", tmp / "data", "--steps", "3", "--out", tmp / "m.pt"}).code == 0);
+  const auto e = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "NATURAL=" + tmp / "m.pt",
+                                     "--accuracy-images", "20", "--attack-images", "3",
+                                     "--attack-iterations", "2", "--results", tmp / "table"});
+  REQUIRE(e.code == 0);
+  CHECK_THAT(e.output, Contains("NATURAL") && Contains("NA") && Contains("CO"));
+  CHECK(fs::exists(tmp / "table.csv"));
+  CHECK(fs::exists(tmp / "table.json"));
+  const auto x = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
+                                     "--out", tmp / "png", "--count", "2"});
+  REQUIRE(x.code == 0);
+  CHECK(fs::exists(tmp / "png/m.png"));
+}
+
+TEST_CASE("rar_gtsrb trains and evaluates on a GTSRB fixture tree", "[examples][smoke]") {
+  TempDir tmp;
+  write_gtsrb(tmp);
+  REQUIRE(run(RAR_GTSRB_BIN, {"train", "--data", tmp.path.string(), "--steps", "2", "--batch-size", "2",
+                              "--out", tmp / "g.pt"}).code == 0);
+  const auto e = run(RAR_GTSRB_BIN, {"eval", "--data", tmp.path.string(), "--model", "NATURAL=" + tmp / "g.pt",
+                                     "--attack-images", "2", "--attack-iterations", "1"});
+  INFO(e.output);
+  REQUIRE(e.code == 0);
+  CHECK_THAT(e.output, Contains("NATURAL"));
+}
+
+TEST_CASE("rar_flower trains and evaluates on a Flower-17 fixture tree", "[examples][smoke]") {
+  TempDir tmp;
+  write_flowers(tmp);
+  REQUIRE(run(RAR_FLOWER_BIN, {"train", "--data", tmp / "jpg", "--steps", "1", "--batch-size", "2",
+                               "--out", tmp / "f.pt"}).code == 0);
+  const auto e = run(RAR_FLOWER_BIN, {"eval", "--data", tmp / "jpg", "--model", "NATURAL=" + tmp / "f.pt",
+                                      "--accuracy-images", "4", "--attack-images", "1",
+                                      "--attack-iterations", "1"});
+  INFO(e.output);
+  REQUIRE(e.code == 0);
+  CHECK_THAT(e.output, Contains("NATURAL"));
+}
