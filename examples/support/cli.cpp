@@ -1,7 +1,12 @@
 #include "support/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <filesystem>
+#include <thread>
 #include <iostream>
 
 namespace rar {
@@ -25,9 +30,16 @@ void add_common(CLI::App* app, Common& c, bool mnist) {
   app->add_option("--device", c.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app->add_option("--preset", c.preset, "paper (the paper's settings) or quick (minutes on a CPU)")
       ->check(CLI::IsMember({"paper", "quick"}));
-  app->add_option("--threads", c.threads, "intra-op threads (0: LibTorch's default)")
+  app->add_option("--threads", c.threads, "intra-op threads (0: one per core)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--seed", c.seed, "random seed");
+}
+
+// LibTorch may default to one thread (Debian's does on small machines): use every core unless
+// told otherwise.
+void apply_threads(const Common& c) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(c.threads > 0 ? c.threads : cores);
 }
 
 torch::Device pick_device(const std::string& name) {
@@ -73,6 +85,12 @@ Dataset first(const Dataset& d, int64_t count) {
 }  // namespace
 
 int run_cli(const std::string& program, DatasetKind dataset, int argc, char** argv) {
+#ifdef __GLIBC__
+  // Attacks and RAR steps allocate and free tensors of tens of MB every iteration; glibc would
+  // map and unmap each (page faults cost a third of the run time here). Keep them on the heap.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   const bool mnist = dataset == DatasetKind::fashion_mnist;
   CLI::App app{program +
                ": reproduce 'Robust Attribution Regularization' (Chen et al., NeurIPS 2019)"};
@@ -103,7 +121,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
 
   std::vector<std::string> models;
   std::string results_prefix;
-  int64_t accuracy_images = -1, attack_images = -1, iterations = -1;
+  int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
+          ig_steps = 0, eval_batch = 0;
   auto* eval_cmd = app.add_subcommand("eval", "print NA, AA, IN, CO for one or more models");
   add_common(eval_cmd, eval_c, mnist);
   eval_cmd->add_option("--model", models, "NAME=checkpoint (repeatable), e.g. NATURAL=natural.pt")
@@ -115,6 +134,13 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       ->check(CLI::PositiveNumber);
   eval_cmd->add_option("--attack-iterations", iterations, "iterations of the top-k attack")
       ->check(CLI::NonNegativeNumber);
+  eval_cmd->add_option("--measure-every", measure_every,
+                       "measure the real map every N attack iterations (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--ig-steps", ig_steps, "IG points of the measured maps")
+      ->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--batch-size", eval_batch, "images per evaluation batch")
+      ->check(CLI::PositiveNumber);
 
   std::string model_path, out_dir = "explain";
   int64_t count = 6;
@@ -136,7 +162,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   try {
     if (train_cmd->parsed()) {
       const auto kind = resolve(dataset, train_c);
-      if (train_c.threads > 0) torch::set_num_threads(train_c.threads);
+      apply_threads(train_c);
       TrainConfig train;
       EvalConfig eval;
       apply_preset(kind, train_c.preset, parse_method(method), train, eval);
@@ -158,7 +184,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                 << std::endl;
     } else if (eval_cmd->parsed()) {
       const auto kind = resolve(dataset, eval_c);
-      if (eval_c.threads > 0) torch::set_num_threads(eval_c.threads);
+      apply_threads(eval_c);
       TrainConfig train;
       EvalConfig eval;
       apply_preset(kind, eval_c.preset, Method::natural, train, eval);
@@ -166,6 +192,9 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (accuracy_images >= 0) eval.accuracy_images = accuracy_images;
       if (attack_images > 0) eval.attack_images = attack_images;
       if (iterations >= 0) eval.attack_iterations = iterations;
+      if (measure_every > 0) eval.measure_every = measure_every;
+      if (ig_steps > 0) eval.ig_steps = ig_steps;
+      if (eval_batch > 0) eval.batch_size = eval_batch;
       const Dataset test = load(kind, eval_c, Split::test);
       const torch::Device device = pick_device(eval_c.device);
       std::vector<EvalResult> results;
@@ -179,7 +208,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       report(results, results_prefix);
     } else if (explain_cmd->parsed()) {
       const auto kind = resolve(dataset, explain_c);
-      if (explain_c.threads > 0) torch::set_num_threads(explain_c.threads);
+      apply_threads(explain_c);
       TrainConfig train;
       EvalConfig eval;
       apply_preset(kind, explain_c.preset, Method::natural, train, eval);

@@ -66,6 +66,7 @@ rar::AttributionAttackOptions attack_options(const EvalConfig& config) {
       .epsilon(config.epsilon)
       .step_size(config.attack_step_size)
       .iterations(config.attack_iterations)
+      .measure_every(config.measure_every)
       .seed(config.seed);
 }
 
@@ -164,13 +165,16 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
         train.net.fc = 128;
         train.ig_steps = 10;
         train.attack_steps = 5;
-        train.max_seconds = method == Method::natural ? 45 : 210;
+        train.max_seconds = method == Method::natural ? 30 : 180;
         eval.pgd_steps = 20;
         eval.accuracy_images = 1000;
         eval.attack_images = 100;
-        eval.ig_steps = 50;
+        // Maps of 20 right-Riemann points give the same IN/CO as 50 or 100 on these models
+        // (measured), at a fraction of the cost of checking every attack iterate.
+        eval.ig_steps = 20;
         eval.surrogate_ig_steps = 10;
         eval.surrogate_beta = 10.0;
+        eval.batch_size = 50;
       }
       break;
     }

@@ -55,6 +55,7 @@ struct EvalConfig {
   int64_t attack_k = 200;       ///< k of the top-k attack
   int64_t eval_k = 100;         ///< k of the reported top-k intersection
   int64_t attack_iterations = 100;
+  int64_t measure_every = 1;       ///< measure the real map every this many attack iterations
   double attack_step_size = 0.01;
   int64_t ig_steps = 100;           ///< IG points of the measured maps
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)

@@ -490,6 +490,31 @@ TEMPLATE_TEST_CASE("attribution attacks never leave the epsilon-ball or the clip
   }
 }
 
+TEST_CASE("measuring every k-th iterate chooses among those iterates only", "[attribution_attack]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 16);
+  const auto y = task.y.slice(0, 0, 16);
+  auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.01).iterations(12);
+  const auto every = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  const auto last = rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                            rar::AttributionAttackOptions(opts).measure_every(12));
+  const auto fourth = rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                              rar::AttributionAttackOptions(opts).measure_every(4));
+  // The trajectory does not depend on what is measured: only the final iterate is a candidate
+  // with measure_every = iterations, so the best over all iterates is at least as good.
+  const auto only_final = rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                                  rar::AttributionAttackOptions(opts).iterations(12));
+  CHECK((every.topk_intersection <= last.topk_intersection + 1e-12).all().item<bool>());
+  CHECK((every.topk_intersection <= fourth.topk_intersection + 1e-12).all().item<bool>());
+  CHECK((fourth.topk_intersection <= last.topk_intersection + 1e-12).all().item<bool>());
+  CHECK(only_final.adversarial.equal(every.adversarial));
+  CHECK((last.topk_intersection < 1.0).any().item<bool>());
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                            rar::AttributionAttackOptions(opts).measure_every(0)),
+                    Catch::Contains("measure_every must be >= 1, got 0"));
+}
+
 TEST_CASE("attribution attacks are reproducible under a seed", "[attribution_attack]") {
   auto& task = half_task();
   auto smooth = rar::softplus_surrogate(task.net, 10.0);

@@ -3,14 +3,14 @@
 /// DeepLIFT with the rescale rule (Shrikumar, Greenside, Kundaje, "Learning Important Features
 /// Through Propagating Activation Differences", ICML 2017) for `torch::nn::Sequential` networks.
 
-#include <rar/attribution/score.hpp>
-#include <rar/detail/arg.hpp>
-#include <rar/detail/checks.hpp>
-
 #include <torch/torch.h>
 
 #include <memory>
+#include <rar/attribution/score.hpp>
+#include <rar/detail/arg.hpp>
+#include <rar/detail/checks.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace rar {
@@ -61,8 +61,8 @@ inline void deeplift_layers(const torch::nn::Sequential& net, const std::string&
       continue;
     }
     DeepLiftRule rule;
-    if (is_a<ReLUImpl>(m) || is_a<LeakyReLUImpl>(m) || is_a<ELUImpl>(m) ||
-        is_a<SigmoidImpl>(m) || is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m)) {
+    if (is_a<ReLUImpl>(m) || is_a<LeakyReLUImpl>(m) || is_a<ELUImpl>(m) || is_a<SigmoidImpl>(m) ||
+        is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m)) {
       rule = DeepLiftRule::rescale;
     } else if (is_a<MaxPool1dImpl>(m)) {
       rule = DeepLiftRule::maxpool1d;
@@ -89,50 +89,90 @@ inline void deeplift_layers(const torch::nn::Sequential& net, const std::string&
   }
 }
 
-/// Doubles a half-batch difference so it lines up with the [input; reference] batch.
-inline torch::Tensor twice(const torch::Tensor& t) { return torch::cat({t, t}); }
+/// The activations of one layer for the input (x, with its graph) and the reference (r).
+struct DeepLiftActivations {
+  torch::Tensor in_x, out_x, in_r, out_r;  ///< in_x is a leaf requiring grad
+  torch::Tensor indices_x, indices_r;      ///< max-pool indices (max-pool layers only)
+};
 
-/// Captum's max-pool rule: the cross-maximum of the input and reference outputs is
-/// redistributed through the pooling indices of both halves and divided by Δx.
-inline torch::Tensor maxpool_multipliers(const DeepLiftLayer& layer, const torch::Tensor& in,
-                                         const torch::Tensor& out, const torch::Tensor& grad_out,
-                                         const torch::Tensor& grad_in, double eps) {
-  torch::NoGradGuard no_grad;
-  const auto in_halves = in.chunk(2);
-  const auto out_halves = out.chunk(2);
-  const torch::Tensor delta_in = twice(in_halves[0] - in_halves[1]);
-  const torch::Tensor cross_max = torch::max(out_halves[0], out_halves[1]);
-  const torch::Tensor delta_out =
-      torch::cat({cross_max - out_halves[1], out_halves[0] - cross_max});
-  torch::Tensor unpooled;
-  if (layer.rule == DeepLiftRule::maxpool2d) {
-    auto pool = std::dynamic_pointer_cast<torch::nn::MaxPool2dImpl>(layer.module.ptr());
-    const torch::Tensor indices = std::get<1>(pool->forward_with_indices(in));
-    unpooled = torch::max_unpool2d(grad_out * delta_out, indices, {in.size(-2), in.size(-1)});
-  } else {
-    auto pool = std::dynamic_pointer_cast<torch::nn::MaxPool1dImpl>(layer.module.ptr());
-    const torch::Tensor indices = std::get<1>(pool->forward_with_indices(in));
-    unpooled = torch::max_unpool2d((grad_out * delta_out).unsqueeze(-1), indices.unsqueeze(-1),
-                                   {in.size(-1), 1})
-                   .squeeze(-1);
+/// Runs one layer on the input (recording its graph) and on the reference (without).
+inline DeepLiftActivations deeplift_forward(DeepLiftLayer& layer, const torch::Tensor& x,
+                                            const torch::Tensor& r) {
+  DeepLiftActivations a;
+  a.in_x = x.detach().requires_grad_(true);
+  a.in_r = r;
+  const auto module = layer.module.ptr();
+  if (layer.rule == DeepLiftRule::maxpool2d || layer.rule == DeepLiftRule::maxpool1d) {
+    auto pool = [&](const torch::Tensor& t) {
+      return layer.rule == DeepLiftRule::maxpool2d
+                 ? std::dynamic_pointer_cast<torch::nn::MaxPool2dImpl>(module)
+                       ->forward_with_indices(t)
+                 : std::dynamic_pointer_cast<torch::nn::MaxPool1dImpl>(module)
+                       ->forward_with_indices(t);
+    };
+    std::tie(a.out_x, a.indices_x) = pool(a.in_x);
+    torch::NoGradGuard no_grad;
+    std::tie(a.out_r, a.indices_r) = pool(r);
+    return a;
   }
-  const auto unpooled_halves = unpooled.chunk(2);
-  const torch::Tensor summed = twice(unpooled_halves[0] + unpooled_halves[1]);
-  return torch::where(delta_in.abs() < eps, grad_in, summed / delta_in);
+  // Clone before nonlinearities so an in-place activation does not overwrite the leaf.
+  a.out_x = layer.module.forward(layer.rule == DeepLiftRule::linear ? a.in_x : a.in_x.clone());
+  torch::NoGradGuard no_grad;
+  a.out_r = layer.module.forward(layer.rule == DeepLiftRule::linear ? r : r.clone());
+  return a;
+}
+
+/// Scatters `t` back through max-pool `indices` to the pre-pool shape of `like`.
+inline torch::Tensor unpool(const torch::Tensor& t, const torch::Tensor& indices,
+                            const torch::Tensor& like, bool two_d) {
+  if (two_d) return torch::max_unpool2d(t, indices, {like.size(-2), like.size(-1)});
+  return torch::max_unpool2d(t.unsqueeze(-1), indices.unsqueeze(-1), {like.size(-1), 1})
+      .squeeze(-1);
+}
+
+/// Multipliers below one layer from those above it (`grad`), by the layer's rule.
+///
+/// Captum runs [x; x'] as one batch and propagates both halves, but every rule hands both
+/// halves the same multipliers, so only the input half is propagated here; the max-pool rule
+/// routes the reference half's share through the reference's own pooling indices.
+inline torch::Tensor deeplift_backward(const DeepLiftLayer& layer, const DeepLiftActivations& a,
+                                       const torch::Tensor& grad, double eps) {
+  torch::Tensor plain =
+      a.out_x.is_same(a.in_x)
+          ? grad
+          : torch::autograd::grad({a.out_x}, {a.in_x}, {grad}, /*retain_graph=*/false,
+                                  /*create_graph=*/false, /*allow_unused=*/true)[0];
+  if (!plain.defined()) plain = torch::zeros_like(a.in_x);
+  if (layer.rule == DeepLiftRule::linear) return plain;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor delta_in = a.in_x.detach() - a.in_r;
+  const torch::Tensor out_x = a.out_x.detach();
+  torch::Tensor contribution;
+  if (layer.rule == DeepLiftRule::rescale) {
+    contribution = grad * (out_x - a.out_r);
+  } else {
+    // Captum's rule: the cross-maximum of the input and reference outputs, redistributed
+    // through the pooling indices of both.
+    const bool two_d = layer.rule == DeepLiftRule::maxpool2d;
+    const torch::Tensor cross_max = torch::max(out_x, a.out_r);
+    contribution = unpool(grad * (cross_max - a.out_r), a.indices_x, a.in_x, two_d) +
+                   unpool(grad * (out_x - cross_max), a.indices_r, a.in_x, two_d);
+  }
+  return torch::where(delta_in.abs() < eps, plain, contribution / delta_in);
 }
 
 }  // namespace detail
 
 /// DeepLIFT attributions with the rescale rule for a Sequential network.
 ///
-/// The input and the reference are run as one batch [x; x']. Linear layers (Linear, Conv,
-/// pooling by averages, batch norm in eval mode, ...) propagate gradients as usual; each
+/// The input and the reference are run through the network side by side. Linear layers (Linear,
+/// Conv, pooling by averages, batch norm in eval mode, ...) propagate gradients as usual; each
 /// elementwise nonlinearity y = f(z) replaces its derivative by the multiplier
 /// (f(z) − f(z'))/(z − z') (its plain derivative where |z − z'| < eps); max-pooling uses
 /// Captum's cross-maximum rule. attributions = (x − x') ⊙ multipliers, which satisfy
 /// summation-to-delta: Σ attributions = F(x) − F(x'). Matches Captum 0.7's `DeepLift`.
-/// Costs two forwards (one batch of 2N) and one backward. The network's mode and parameters are
-/// left as they are.
+/// Costs two forwards (input and reference) and one backward over N rows. The network's mode and
+/// parameters are left as they are.
 ///
 /// Example:
 /// @code
@@ -149,72 +189,37 @@ inline torch::Tensor deeplift(torch::nn::Sequential& net, const torch::Tensor& i
   detail::check_batch(fn, "input", input);
   TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
   const torch::Tensor baseline = detail::expand_baseline(fn, options.baseline(), input);
-  const int64_t n = input.size(0);
-  const torch::Tensor target = detail::expand_target(fn, options.target(), n, input.device());
+  const torch::Tensor target =
+      detail::expand_target(fn, options.target(), input.size(0), input.device());
 
   std::vector<detail::DeepLiftLayer> layers;
   detail::deeplift_layers(net, "", layers);
   TORCH_CHECK(!layers.empty(), fn, ": the network has no layers");
 
   torch::AutoGradMode grad_mode(true);
-  // Forward: keep each layer's input (as a leaf) and output, so each local backward is one VJP.
-  std::vector<torch::Tensor> ins, outs;
-  ins.reserve(layers.size());
-  outs.reserve(layers.size());
-  torch::Tensor a = torch::cat({input, baseline}).detach();
+  std::vector<detail::DeepLiftActivations> acts;
+  acts.reserve(layers.size());
+  torch::Tensor x = input.detach(), r = baseline.detach().contiguous();
   for (auto& layer : layers) {
-    torch::Tensor leaf = a.detach().requires_grad_(true);
-    // Clone before nonlinearities so an in-place activation does not overwrite the leaf.
-    torch::Tensor out = layer.module.forward(
-        layer.rule == detail::DeepLiftRule::linear ? leaf : leaf.clone());
-    ins.push_back(leaf);
-    outs.push_back(out);
-    a = out;
+    acts.push_back(detail::deeplift_forward(layer, x, r));
+    x = acts.back().out_x;
+    r = acts.back().out_r;
   }
 
-  // The gradient at the output: the target's logit of both halves (Captum repeats the target).
-  const torch::Tensor& top = outs.back();
+  // The multipliers at the output: the target's logit.
   torch::Tensor grad;
   if (target.defined()) {
-    TORCH_CHECK(top.dim() == 2, fn, ": with a target the network output must be [N, C], got ",
-                top.sizes());
-    const auto index = detail::gather_target(fn, top, torch::cat({target, target}));
-    grad = torch::zeros_like(top).scatter_(1, index, 1.0);
+    TORCH_CHECK(x.dim() == 2, fn, ": with a target the network output must be [N, C], got ",
+                x.sizes());
+    grad = torch::zeros_like(x).scatter_(1, detail::gather_target(fn, x, target), 1.0);
   } else {
-    TORCH_CHECK(top.dim() == 1, fn, ": without a target the network output must be [N], got ",
-                top.sizes());
-    grad = torch::ones_like(top);
+    TORCH_CHECK(x.dim() == 1, fn, ": without a target the network output must be [N], got ",
+                x.sizes());
+    grad = torch::ones_like(x);
   }
-
-  for (size_t i = layers.size(); i-- > 0;) {
-    const torch::Tensor& in = ins[i];
-    const torch::Tensor& out = outs[i];
-    torch::Tensor plain =
-        out.is_same(in) ? grad
-                        : torch::autograd::grad({out}, {in}, {grad}, /*retain_graph=*/false,
-                                                /*create_graph=*/false, /*allow_unused=*/true)[0];
-    if (!plain.defined()) plain = torch::zeros_like(in);
-    switch (layers[i].rule) {
-      case detail::DeepLiftRule::linear:
-        grad = plain;
-        break;
-      case detail::DeepLiftRule::rescale: {
-        torch::NoGradGuard no_grad;
-        const auto in_halves = in.chunk(2);
-        const auto out_halves = out.chunk(2);
-        const torch::Tensor delta_in = detail::twice(in_halves[0] - in_halves[1]);
-        const torch::Tensor delta_out = detail::twice(out_halves[0] - out_halves[1]);
-        grad = torch::where(delta_in.abs() < options.eps(), plain, grad * delta_out / delta_in);
-        break;
-      }
-      case detail::DeepLiftRule::maxpool1d:
-      case detail::DeepLiftRule::maxpool2d:
-        grad = detail::maxpool_multipliers(layers[i], in.detach(), out.detach(), grad, plain,
-                                           options.eps());
-        break;
-    }
-  }
-  return ((input - baseline) * grad.slice(0, 0, n)).detach();
+  for (size_t i = layers.size(); i-- > 0;)
+    grad = detail::deeplift_backward(layers[i], acts[i], grad, options.eps());
+  return ((input - baseline) * grad).detach();
 }
 
 }  // namespace rar
