@@ -152,6 +152,9 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       ->check(CLI::ExistingFile);
   explain_cmd->add_option("--out", out_dir, "output directory");
   explain_cmd->add_option("--count", count, "images per panel")->check(CLI::PositiveNumber);
+  bool sanity = false;
+  explain_cmd->add_flag("--sanity", sanity,
+                        "also print the model-parameter randomization test (Adebayo et al. 2018)");
 
   try {
     app.parse(argc, argv);
@@ -217,6 +220,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       Net net = load_model(model_path);
       const std::string name = std::filesystem::path(model_path).stem().string();
       explain(net, test, eval, pick_device(explain_c.device), out_dir, name, count);
+      if (sanity) sanity_check(net, test, eval, pick_device(explain_c.device), 16);
     }
   } catch (const std::exception& e) {
     std::string message = e.what();

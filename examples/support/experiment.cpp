@@ -165,7 +165,7 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
         train.net.fc = 128;
         train.ig_steps = 10;
         train.attack_steps = 5;
-        train.max_seconds = method == Method::natural ? 30 : 180;
+        train.max_seconds = method == Method::natural ? 30 : 240;
         eval.pgd_steps = 20;
         eval.accuracy_images = 1000;
         eval.attack_images = 100;
@@ -576,6 +576,32 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   for (int64_t i = 0; i < in.size(0); ++i)
     std::cout << " " << std::setprecision(2) << in[i].item<double>();
   std::cout << ")" << std::endl;
+}
+
+void sanity_check(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
+                  int64_t count) {
+  net->to(device);
+  net->eval();
+  const auto picked = correctly_classified(net, test, count, device, c.batch_size);
+  const auto x = test.images.index_select(0, picked).to(device);
+  const auto y = test.labels.index_select(0, picked).to(device);
+  auto ig = [steps = c.ig_steps](Net& m, const torch::Tensor& in, const torch::Tensor& t) {
+    return rar::integrated_gradients(
+        m, in, rar::IGOptions().target(t).steps(steps).method(rar::Quadrature::riemann_right));
+  };
+  const auto steps = rar::parameter_randomization_test(
+      net, ig, x, y, rar::RandomizationOptions().k(c.eval_k).seed(c.seed));
+  std::cout << "model-parameter randomization (cascading, from the output down) on "
+            << picked.size(0) << " images:\n"
+            << std::left << std::setw(22) << "randomized up to" << std::right << std::setw(10)
+            << "Spearman" << std::setw(12) << ("top-" + std::to_string(c.eval_k)) << "\n";
+  for (const auto& s : steps)
+    std::cout << std::left << std::setw(22) << (s.layer.empty() ? "(trained model)" : s.layer)
+              << std::right << std::fixed << std::setprecision(4) << std::setw(10) << s.spearman
+              << std::setw(12) << s.topk_intersection << "\n";
+  std::cout.unsetf(std::ios::floatfield);
+  std::cout << "maps that stay similar after randomization do not reflect what the model learned"
+            << std::endl;
 }
 
 }  // namespace examples

@@ -117,5 +117,11 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix);
 void explain(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
              const std::string& dir, const std::string& name, int64_t count);
 
+/// Model-parameter randomization sanity check (Adebayo et al. 2018) on `count` correctly
+/// classified test images: re-initializes the layers from the top down and prints how similar
+/// (Spearman, top-k) the IG maps stay to the trained model's.
+void sanity_check(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
+                  int64_t count);
+
 }  // namespace examples
 }  // namespace rar

@@ -3,6 +3,8 @@
 
 #include <rar/attribution/gradient.hpp>
 #include <rar/metrics/metrics.hpp>
+#include <rar/metrics/sanity.hpp>
+#include <rar/attribution/integrated_gradients.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -517,4 +519,41 @@ TEMPLATE_TEST_CASE("max_sensitivity is 0 for a linear model with saliency and ma
     CHECK_THROWS_WITH(rar::max_sensitivity(linear, saliency, x.to(torch::kInt)),
                       Contains("rar::max_sensitivity: input must be float32 or float64"));
   }
+}
+
+TEST_CASE("parameter randomization: maps of a trained model change once its weights are random",
+          "[sanity]") {
+  // Output depends on features 0-3 only, so the trained maps concentrate there.
+  torch::nn::Sequential net(torch::nn::Linear(16, 8), torch::nn::Tanh(), torch::nn::Linear(8, 2));
+  net->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    auto w = net->parameters()[0];
+    w.zero_();
+    w.slice(1, 0, 4).copy_(torch::linspace(0.5, 1.5, 32, torch::kDouble).view({8, 4}));
+  }
+  torch::manual_seed(41);
+  const auto x = torch::rand({12, 16}, torch::kDouble);
+  const auto y = torch::randint(2, {12}, torch::kLong);
+  auto ig = [](auto& m, const torch::Tensor& in, const torch::Tensor& t) {
+    return rar::integrated_gradients(m, in, rar::IGOptions().target(t).steps(16));
+  };
+  std::vector<torch::Tensor> before;
+  for (const auto& p : net->parameters()) before.push_back(p.detach().clone());
+  const auto steps = rar::parameter_randomization_test(net, ig, x, y, rar::RandomizationOptions().k(4).seed(3));
+  REQUIRE(steps.size() == 3);  // the trained model, then the two Linear layers from the top
+  CHECK(steps[0].layer.empty());
+  CHECK(steps[0].spearman == 1.0);
+  CHECK(steps[1].layer == "2");
+  CHECK(steps[2].layer == "0");
+  CHECK(steps[2].topk_intersection < 0.5);
+  CHECK(steps[2].spearman < 0.5);
+  CHECK(steps[2].spearman < steps[1].spearman);
+  const auto independent =
+      rar::parameter_randomization_test(net, ig, x, y, rar::RandomizationOptions().k(4).cascading(false));
+  REQUIRE(independent.size() == 3);
+  CHECK(independent[2].topk_intersection < 0.5);  // randomizing the first layer alone suffices
+  for (size_t i = 0; i < before.size(); ++i) CHECK(net->parameters()[i].equal(before[i]));
+  CHECK_THROWS_WITH(rar::parameter_randomization_test(net, ig, x, y, rar::RandomizationOptions().k(17)),
+                    Catch::Contains("k must be in [1, 16], got 17"));
 }

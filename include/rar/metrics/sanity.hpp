@@ -1,0 +1,129 @@
+#pragma once
+/// @file
+/// The model-parameter randomization test of Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim,
+/// "Sanity Checks for Saliency Maps" (NeurIPS 2018): a map that does not change when the
+/// weights are randomized cannot be explaining what the network learned.
+
+#include <rar/detail/arg.hpp>
+#include <rar/detail/checks.hpp>
+#include <rar/detail/model.hpp>
+#include <rar/detail/random.hpp>
+#include <rar/metrics/attribution_map.hpp>
+#include <rar/metrics/metrics.hpp>
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace rar {
+
+/// Options of `rar::parameter_randomization_test`.
+///
+/// Example:
+/// @code
+/// auto opts = rar::RandomizationOptions().k(100).cascading(true).seed(1);
+/// @endcode
+struct RandomizationOptions {
+  /// k of the reported top-k intersection.
+  RAR_ARG(int64_t, k) = 100;
+  /// Cascading (keep the layers above randomized) or independent (one layer at a time).
+  RAR_ARG(bool, cascading) = true;
+  /// Seed of the random weights.
+  RAR_ARG(uint64_t, seed) = 0;
+  /// How attributions become the compared maps.
+  RAR_ARG(MapOptions, map) = MapOptions();
+};
+
+/// Similarity of the maps after randomizing one more layer.
+///
+/// Example:
+/// @code
+/// for (const rar::RandomizationStep& step : rar::parameter_randomization_test(net, ig, x, y))
+///   std::cout << (step.layer.empty() ? "trained" : step.layer) << ": " << step.spearman << "\n";
+/// @endcode
+struct RandomizationStep {
+  std::string layer;         ///< the module randomized at this step ("" for the trained model)
+  double spearman = 0;       ///< mean Spearman rank correlation with the trained model's maps
+  double topk_intersection = 0;  ///< mean top-k intersection with the trained model's maps
+};
+
+/// Re-initializes a copy of the model layer by layer from the output down and reports how
+/// similar its attribution maps stay to the trained model's (first entry: the trained model
+/// itself, similarity 1).
+///
+/// Each randomized layer gets Gaussian weights with the standard deviation of its trained
+/// weights (biases likewise), drawn from a CPU generator seeded by `seed`. The model itself is
+/// not changed: the test runs on a deep copy (`clone()`), which the module must support
+/// (`torch::nn::Sequential` and every `torch::nn::Cloneable` module do).
+///
+/// Example:
+/// @code
+/// auto ig = [&](auto& m, const torch::Tensor& x, const torch::Tensor& y) {
+///   return rar::integrated_gradients(m, x, rar::IGOptions().target(y).steps(32));
+/// };
+/// for (const auto& step : rar::parameter_randomization_test(net, ig, x, y))
+///   std::cout << step.layer << " " << step.spearman << "\n";
+/// @endcode
+/// @param model a module holder (e.g. `torch::nn::Sequential`, a `TORCH_MODULE`)
+/// @param method callable `(model, input, target) -> attributions`
+/// @param input batch `[N, ...]`
+/// @param target int64 classes `[N]` (or 0-dim)
+/// @param options k, cascading, seed, map
+/// @return one step per randomized layer, after the trained model's (similarity 1)
+template <class Holder, class Method>
+std::vector<RandomizationStep> parameter_randomization_test(const Holder& model, Method&& method,
+                                                            const torch::Tensor& input,
+                                                            const torch::Tensor& target,
+                                                            const RandomizationOptions& options = {}) {
+  static_assert(detail::is_module_holder_v<Holder>,
+                "rar::parameter_randomization_test: model must be a module holder such as "
+                "torch::nn::Sequential or a TORCH_MODULE");
+  static_assert(std::is_invocable_r_v<torch::Tensor, Method&, Holder&, const torch::Tensor&,
+                                      const torch::Tensor&>,
+                "rar::parameter_randomization_test: method must be callable as "
+                "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target)");
+  const char* fn = "rar::parameter_randomization_test";
+  detail::check_batch(fn, "input", input);
+  const torch::Tensor y = detail::expand_target(fn, target, input.size(0), input.device());
+  using Impl = typename Holder::ContainedType;
+
+  Holder reference = model;
+  const torch::Tensor original =
+      attribution_map(method(reference, input, y), options.map()).detach();
+  const int64_t features = original[0].numel();
+  TORCH_CHECK(options.k() >= 1 && options.k() <= features, fn, ": k must be in [1, ", features,
+              "], got ", options.k());
+
+  std::vector<RandomizationStep> steps;
+  steps.push_back({"", 1.0, 1.0});
+  // The layers with parameters of their own, from the output down.
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> layers;
+  for (const auto& item : model->named_modules())
+    if (!item.value()->parameters(/*recurse=*/false).empty())
+      layers.emplace_back(item.key(), item.value());
+  at::Generator gen = detail::seeded_generator(options.seed());
+  Holder copy(std::dynamic_pointer_cast<Impl>(model->clone()));
+  for (size_t i = layers.size(); i-- > 0;) {
+    if (!options.cascading()) copy = Holder(std::dynamic_pointer_cast<Impl>(model->clone()));
+    {
+      torch::NoGradGuard no_grad;
+      auto named = copy->named_modules();
+      auto target_layer = named[layers[i].first];
+      for (auto& p : target_layer->parameters(/*recurse=*/false)) {
+        const double scale = p.numel() > 1 ? p.std().template item<double>() : 0.01;
+        p.copy_(detail::normal_like(gen, p) * (scale > 0 ? scale : 0.01));
+      }
+    }
+    const torch::Tensor randomized =
+        attribution_map(method(copy, input, y), options.map()).detach();
+    steps.push_back({layers[i].first,
+                     spearman_rho(original, randomized).nan_to_num(0.0).mean().template item<double>(),
+                     topk_intersection(original, randomized, options.k()).mean().template item<double>()});
+  }
+  return steps;
+}
+
+}  // namespace rar
