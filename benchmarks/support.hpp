@@ -1,0 +1,143 @@
+#pragma once
+/// @file
+/// What every rar_bench benchmark shares: the paper's networks, devices, and the paired timing
+/// that reports each operation's time together with its ratio to a reference measured in the
+/// same run (docs/performance.md lists the references and what bounds each ratio).
+
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/models.hpp"
+
+namespace rar {
+namespace bench {
+
+/// The paper's MNIST CNN (conv5×5×32 – pool – conv5×5×64 – pool – fc1024 – fc10), 28×28×1.
+inline examples::NetConfig mnist_cnn() {
+  examples::NetConfig c;
+  c.arch = examples::Architecture::mnist_cnn;
+  return c;
+}
+
+/// The paper's GTSRB network: slim ResNet (16/32/64 channels, 2 units per stage), leaky ReLU
+/// 0.1, per-image standardization, 32×32×3 inputs, 43 classes.
+inline examples::NetConfig gtsrb_resnet() {
+  examples::NetConfig c;
+  c.arch = examples::Architecture::resnet;
+  c.in_channels = 3;
+  c.image_size = 32;
+  c.classes = 43;
+  c.units_per_stage = 2;
+  c.leaky_slope = 0.1;
+  c.standardize = true;
+  return c;
+}
+
+/// A network with seeded weights, in eval mode, float32, on `device`.
+inline examples::Net make_net(const examples::NetConfig& config, const torch::Device& device) {
+  torch::manual_seed(0);
+  examples::Net net(config);
+  net->eval();
+  net->to(device);
+  return net;
+}
+
+/// A seeded batch of N images in [0, 1] for `config`, float32 on `device`.
+inline torch::Tensor images(const examples::NetConfig& config, int64_t n,
+                            const torch::Device& device) {
+  torch::manual_seed(1);
+  return torch::rand({n, config.in_channels, config.image_size, config.image_size}).to(device);
+}
+
+/// Labels: the network's own predictions, so every sample counts as correctly classified.
+template <class Model>
+torch::Tensor predicted(Model& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return model->forward(x).argmax(1);
+}
+
+/// Waits for the device's queued work (a no-op on the CPU).
+inline void sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+/// Wall-clock seconds of one call of `f`, the device's queue drained before and after.
+template <class F>
+double seconds(const torch::Device& device, F&& f) {
+  sync(device);
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  sync(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// A reference measurement: its short name and the code it times.
+struct Reference {
+  std::string name;
+  std::function<void()> run;
+};
+
+/// The paired measurement behind every ratio counter: each benchmark iteration times `work`
+/// (reported as the iteration's time; register with `->UseManualTime()`) and then each
+/// reference, the limits it is compared with, so that all see the same machine state. Reports,
+/// per reference r, `ratio_to_<r>` = Σ work / Σ r and `<r>_ms` = r's mean time, and
+/// `items_per_iteration` per second of work as `items_per_second`. Returns the mean seconds of
+/// `work`.
+template <class Work>
+double paired(benchmark::State& state, const torch::Device& device, Work&& work,
+              const std::vector<Reference>& references, double items_per_iteration) {
+  work();  // warm-up: allocator caches, oneDNN primitives, lazy initialization
+  for (const auto& r : references) r.run();
+  double work_total = 0;
+  std::vector<double> reference_total(references.size(), 0.0);
+  for (auto _ : state) {
+    const double w = seconds(device, work);
+    state.SetIterationTime(w);
+    work_total += w;
+    for (size_t i = 0; i < references.size(); ++i)
+      reference_total[i] += seconds(device, references[i].run);
+  }
+  const auto iterations = static_cast<double>(state.iterations());
+  for (size_t i = 0; i < references.size(); ++i) {
+    state.counters["ratio_to_" + references[i].name] = work_total / reference_total[i];
+    state.counters[references[i].name + "_ms"] = 1e3 * reference_total[i] / iterations;
+  }
+  state.counters["items_per_second"] = items_per_iteration * iterations / work_total;
+  return work_total / iterations;
+}
+
+/// The devices benchmarks are registered for: the CPU, and the first GPU when there is one.
+inline std::vector<std::pair<std::string, torch::Device>> devices() {
+  std::vector<std::pair<std::string, torch::Device>> out{{"cpu", torch::Device(torch::kCPU)}};
+  if (torch::cuda::is_available()) out.emplace_back("cuda", torch::Device(torch::kCUDA, 0));
+  return out;
+}
+
+/// Adds what the timings depend on to the run's context (the console header and the JSON).
+inline void add_context() {
+  benchmark::AddCustomContext("libtorch", TORCH_VERSION);
+  benchmark::AddCustomContext("intra_op_threads", std::to_string(at::get_num_threads()));
+  benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "yes" : "no");
+}
+
+/// Runs `f` at static initialization: benchmarks whose registration depends on the machine
+/// (CUDA present or not) are registered from one of these.
+struct Registrar {
+  template <class F>
+  explicit Registrar(F&& f) {
+    f();
+  }
+};
+
+}  // namespace bench
+}  // namespace rar
