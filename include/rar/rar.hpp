@@ -26,3 +26,4 @@
 #include <rar/metrics/metrics.hpp>
 #include <rar/metrics/sanity.hpp>
 #include <rar/regularizer.hpp>
+#include <rar/script_model.hpp>
