@@ -21,6 +21,8 @@
 namespace rar {
 
 /// What an attribution attack changes in the map (Ghorbani et al. 2019, section 3).
+///
+/// Example: `rar::AttributionAttackOptions().kind(rar::AttackKind::mass_center)`.
 enum class AttackKind {
   /// Lower the map's mass on the k features that are largest in the original map.
   top_k,
@@ -34,6 +36,8 @@ enum class AttackKind {
 
 /// How the iterate returned by an attribution attack is chosen: among the iterates that keep
 /// the prediction, the one that is most dissimilar to the original map by this measure.
+///
+/// Example: `rar::AttributionAttackOptions().measure(rar::AttackMeasure::kendall_tau)`.
 enum class AttackMeasure {
   /// Lowest top-k intersection (Ghorbani et al.'s default "intersection").
   topk_intersection,
@@ -91,6 +95,13 @@ struct AttributionAttackOptions {
 };
 
 /// The outcome of `rar::attribution_attack`.
+///
+/// Example:
+/// @code
+/// rar::AttackResult r = rar::attribution_attack(net, smooth, ig, x, y);
+/// torch::Tensor kept = r.prediction_kept.cpu();
+/// double in = r.topk_intersection.index({kept}).mean().item<double>();  // the paper's IN
+/// @endcode
 struct AttackResult {
   /// The chosen iterate per sample `[N, ...]` (or the input itself, see `improved`), detached.
   torch::Tensor adversarial;
@@ -224,6 +235,7 @@ inline torch::Tensor attack_criterion(AttackMeasure measure, const torch::Tensor
 ///        the prediction that must be kept
 /// @param options kind, k, epsilon, step_size, iterations, clip range, target_region, seed,
 ///        map, measure
+/// @return the chosen iterates, both maps, their IN and Kendall's tau, and per-sample flags
 template <class Model, class Surrogate, class Method>
 AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& method,
                                 const torch::Tensor& input, const torch::Tensor& target,

@@ -11,6 +11,8 @@
 namespace rar {
 
 /// The norm of the perturbation ball N(x, ε).
+///
+/// Example: `rar::pgd_attack(model, x, y, rar::PGDOptions().norm(rar::Norm::l2).epsilon(1.5))`.
 enum class Norm {
   linf,  ///< ‖x′ − x‖∞ ≤ ε; steps are sign-gradient steps
   l2     ///< ‖x′ − x‖₂ ≤ ε per sample; steps are normalized-gradient steps

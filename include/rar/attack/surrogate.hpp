@@ -48,6 +48,7 @@ struct LeakySoftplusOptions {
 /// @endcode
 class LeakySoftplusImpl : public torch::nn::Cloneable<LeakySoftplusImpl> {
  public:
+  /// Builds the activation; throws c10::Error for β ≤ 0 or a slope outside [0, 1].
   /// @param options_ beta (> 0), negative_slope (in [0, 1]), threshold
   explicit LeakySoftplusImpl(const LeakySoftplusOptions& options_ = {}) : options(options_) {
     TORCH_CHECK(std::isfinite(options.beta()) && options.beta() > 0,
@@ -61,6 +62,8 @@ class LeakySoftplusImpl : public torch::nn::Cloneable<LeakySoftplusImpl> {
   void reset() override {}
 
   /// a·x + (1 − a)·softplus_β(x), elementwise.
+  /// @param input any tensor
+  /// @return the activation, same shape, dtype and device
   torch::Tensor forward(const torch::Tensor& input) {
     const double a = options.negative_slope();
     const torch::Tensor smooth = torch::softplus(input, options.beta(), options.threshold());
@@ -69,6 +72,7 @@ class LeakySoftplusImpl : public torch::nn::Cloneable<LeakySoftplusImpl> {
   }
 
   /// Prints `rar::LeakySoftplus(beta=…, negative_slope=…)`.
+  /// @param stream where to print
   void pretty_print(std::ostream& stream) const override {
     stream << "rar::LeakySoftplus(beta=" << options.beta()
            << ", negative_slope=" << options.negative_slope() << ")";
@@ -79,6 +83,8 @@ class LeakySoftplusImpl : public torch::nn::Cloneable<LeakySoftplusImpl> {
 };
 
 /// Module holder for `LeakySoftplusImpl` (see there).
+///
+/// Example: `torch::nn::Sequential net(torch::nn::Linear(4, 8), rar::LeakySoftplus(), torch::nn::Linear(8, 2));`
 TORCH_MODULE(LeakySoftplus);
 
 namespace detail {

@@ -43,6 +43,13 @@ struct IGOptions {
 };
 
 /// Attributions together with the convergence delta of each sample.
+///
+/// Example:
+/// @code
+/// rar::Attribution r = rar::integrated_gradients_with_delta(model, x, rar::IGOptions().target(y));
+/// torch::Tensor attr = r.attributions;  // [N, ...]
+/// torch::Tensor delta = r.delta;        // [N]
+/// @endcode
 struct Attribution {
   /// Attributions, shape, dtype and device of the input.
   torch::Tensor attributions;
@@ -168,6 +175,7 @@ torch::Tensor integrated_gradients(Model&& model, const torch::Tensor& input,
 /// @param model any model
 /// @param input batch `[N, ...]`
 /// @param options as for `rar::integrated_gradients`
+/// @return the attributions (as `rar::integrated_gradients` returns them) and `delta` `[N]`
 template <class Model>
 Attribution integrated_gradients_with_delta(Model&& model, const torch::Tensor& input,
                                             const IGOptions& options = {}) {

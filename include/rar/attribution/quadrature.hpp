@@ -16,6 +16,8 @@ namespace rar {
 /// `riemann_trapezoid`, `gausslegendre`). One deliberate difference: our trapezoid weights are
 /// 1/(2(m−1)), 1/(m−1), …, 1/(2(m−1)) and sum to 1, whereas Captum's are 1/(2m), 1/m, …, 1/(2m)
 /// and sum to (m−1)/m, so Captum's trapezoid attributions are ours times (m−1)/m.
+///
+/// Example: `rar::IGOptions().method(rar::Quadrature::riemann_right).steps(50)`.
 enum class Quadrature {
   riemann_left,       ///< α_k = (k−1)/m, w_k = 1/m, k = 1..m
   riemann_right,      ///< α_k = k/m, w_k = 1/m (the RAR paper's rule)
@@ -25,6 +27,12 @@ enum class Quadrature {
 };
 
 /// Nodes α_k in [0, 1] and weights w_k of a quadrature rule, in increasing α.
+///
+/// Example:
+/// @code
+/// rar::QuadratureRule rule = rar::quadrature(rar::Quadrature::riemann_middle, 4);
+/// // rule.alphas == {0.125, 0.375, 0.625, 0.875}, rule.weights == {0.25, 0.25, 0.25, 0.25}
+/// @endcode
 struct QuadratureRule {
   std::vector<double> alphas;   ///< the points on the path, α_k
   std::vector<double> weights;  ///< the weights, w_k (they sum to 1)
@@ -97,6 +105,7 @@ inline void gauss_legendre_nodes(int64_t n, std::vector<double>& x, std::vector<
 /// @endcode
 /// @param method the quadrature rule
 /// @param steps the number of points m (≥ 1; ≥ 2 for the trapezoid rule)
+/// @return `steps` nodes in increasing order and their weights (summing to 1)
 inline QuadratureRule quadrature(Quadrature method, int64_t steps) {
   TORCH_CHECK(steps >= 1, "rar::quadrature: steps must be >= 1, got ", steps);
   const double m = static_cast<double>(steps);

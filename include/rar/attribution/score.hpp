@@ -12,6 +12,14 @@ namespace rar {
 
 /// A score function maps the model output `[N, C]` and the target `[N]` to a per-sample scalar
 /// `[N]`; attributions explain that scalar. Any callable of this signature can be used.
+///
+/// Example:
+/// @code
+/// rar::ScoreFunction probability = [](const torch::Tensor& out, const torch::Tensor& y) {
+///   return torch::softmax(out, 1).gather(1, y.view({-1, 1})).squeeze(1);
+/// };
+/// auto attr = rar::integrated_gradients(model, x, rar::IGOptions().target(y).score(probability));
+/// @endcode
 using ScoreFunction =
     std::function<torch::Tensor(const torch::Tensor& output, const torch::Tensor& target)>;
 
@@ -42,6 +50,9 @@ namespace score {
 /// The target's logit: `output[n, target[n]]`; without a target the output must already be `[N]`.
 ///
 /// Example: `rar::IGOptions().target(y).score(rar::score::logit)`.
+/// @param output model output `[N, C]` (or `[N]` without a target)
+/// @param target int64 class indices `[N]`, or undefined
+/// @return the explained scalar per sample, `[N]`
 inline torch::Tensor logit(const torch::Tensor& output, const torch::Tensor& target) {
   if (!target.defined()) {
     TORCH_CHECK(output.dim() == 1, "rar::score::logit: without a target the model output must be "
@@ -54,6 +65,9 @@ inline torch::Tensor logit(const torch::Tensor& output, const torch::Tensor& tar
 /// The target's log-probability: `log_softmax(output)[n, target[n]]`.
 ///
 /// Example: `rar::IGOptions().target(y).score(rar::score::log_softmax)`.
+/// @param output model output (logits) `[N, C]`
+/// @param target int64 class indices `[N]` (required)
+/// @return the log-probability of each sample's target, `[N]`
 inline torch::Tensor log_softmax(const torch::Tensor& output, const torch::Tensor& target) {
   TORCH_CHECK(target.defined(), "rar::score::log_softmax: a target is required");
   const auto index = detail::gather_target("rar::score::log_softmax", output, target);
@@ -64,6 +78,9 @@ inline torch::Tensor log_softmax(const torch::Tensor& output, const torch::Tenso
 /// (the loss ℓ_y whose attributions the RAR objectives regularize).
 ///
 /// Example: `rar::IGOptions().target(y).score(rar::score::cross_entropy)`.
+/// @param output model output (logits) `[N, C]`
+/// @param target int64 class indices `[N]` (required)
+/// @return the cross-entropy loss of each sample, `[N]`
 inline torch::Tensor cross_entropy(const torch::Tensor& output, const torch::Tensor& target) {
   TORCH_CHECK(target.defined(), "rar::score::cross_entropy: a target is required");
   const auto index = detail::gather_target("rar::score::cross_entropy", output, target);

@@ -14,6 +14,8 @@
 namespace rar {
 
 /// How the attributions of the noisy copies are aggregated.
+///
+/// Example: `rar::SmoothGradOptions().kind(rar::NoiseKind::vargrad)`.
 enum class NoiseKind {
   smoothgrad,     ///< mean of the attributions
   smoothgrad_sq,  ///< mean of the squared attributions

@@ -2,10 +2,9 @@
 /// @file
 /// Center of mass of saliency maps and its shift between two maps (Ghorbani et al. 2019).
 
-#include <rar/detail/checks.hpp>
-
 #include <torch/torch.h>
 
+#include <rar/detail/checks.hpp>
 #include <vector>
 
 namespace rar {
@@ -19,6 +18,7 @@ inline void check_maps(const char* fn, const char* name, const torch::Tensor& ma
               "shape ",
               maps.sizes());
   TORCH_CHECK(maps.numel() > 0, fn, ": ", name, " must not be empty, got shape ", maps.sizes());
+  TORCH_CHECK(!maps.is_meta(), fn, ": ", name, " must hold data, got a meta tensor");
 }
 
 /// The grid part of `maps`: |maps| with the channels of `[N, C, d1, ..., dk]` (dim ≥ 4) summed.
@@ -69,7 +69,10 @@ inline torch::Tensor grid_center_of_mass(const torch::Tensor& mass) {
 /// @return centers `[N, k]`, same dtype and device as `maps`
 inline torch::Tensor center_of_mass(const torch::Tensor& maps) {
   detail::check_maps("rar::center_of_mass", "maps", maps);
-  return detail::grid_center_of_mass(detail::mass_grid(maps));
+  // Σ p·|m| can overflow float32 before the division by Σ |m|: sum in float64, return the
+  // maps' dtype (the cast is differentiable).
+  return detail::grid_center_of_mass(detail::mass_grid(maps).to(torch::kDouble))
+      .to(maps.scalar_type());
 }
 
 /// Distance between the centers of mass of two batches of saliency maps.

@@ -4,12 +4,6 @@
 /// Spearman's rho per sample, plus (included from their own headers) saliency maps, the
 /// center-of-mass shift and max-sensitivity. Results are float64 `[N]` on the CPU.
 
-#include <rar/detail/checks.hpp>
-#include <rar/metrics/attribution_map.hpp>
-#include <rar/metrics/center_of_mass.hpp>
-#include <rar/metrics/rank_correlation.hpp>
-#include <rar/metrics/sensitivity.hpp>
-
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -18,6 +12,11 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <rar/detail/checks.hpp>
+#include <rar/metrics/attribution_map.hpp>
+#include <rar/metrics/center_of_mass.hpp>
+#include <rar/metrics/rank_correlation.hpp>
+#include <rar/metrics/sensitivity.hpp>
 #include <vector>
 
 namespace rar {
@@ -28,6 +27,9 @@ namespace detail {
 inline void check_metric_pair(const char* fn, const torch::Tensor& a, const torch::Tensor& b) {
   check_batch(fn, "a", a);
   check_batch(fn, "b", b);
+  TORCH_CHECK(!a.is_meta() && !b.is_meta(), fn,
+              ": a and b must hold data, got a meta tensor (device ",
+              a.is_meta() ? a.device() : b.device(), ")");
   check_same_shape(fn, "a", a, "b", b);
   TORCH_CHECK(a.numel() > 0, fn, ": a and b must have at least one feature per sample, got shape ",
               a.sizes());
@@ -83,10 +85,12 @@ inline double topk_fraction(const double* a, const double* b, int64_t d, int64_t
   if (has_nan(a, d) || has_nan(b, d)) return std::numeric_limits<double>::quiet_NaN();
   ws.in_a.assign(static_cast<size_t>(d), 0);
   top_k_indices(a, d, k, ws.order);
-  for (int64_t i = 0; i < k; ++i) ws.in_a[static_cast<size_t>(ws.order[static_cast<size_t>(i)])] = 1;
+  for (int64_t i = 0; i < k; ++i)
+    ws.in_a[static_cast<size_t>(ws.order[static_cast<size_t>(i)])] = 1;
   top_k_indices(b, d, k, ws.order);
   int64_t common = 0;
-  for (int64_t i = 0; i < k; ++i) common += ws.in_a[static_cast<size_t>(ws.order[static_cast<size_t>(i)])];
+  for (int64_t i = 0; i < k; ++i)
+    common += ws.in_a[static_cast<size_t>(ws.order[static_cast<size_t>(i)])];
   return static_cast<double>(common) / static_cast<double>(k);
 }
 
@@ -111,8 +115,7 @@ inline double topk_fraction(const double* a, const double* b, int64_t d, int64_t
 /// @param b batch of the same shape (dtype and device may differ from a's)
 /// @param k number of top features compared, 1 ≤ k ≤ D
 /// @return float64 `[N]` on the CPU, values in {0, 1/k, …, 1}
-inline torch::Tensor topk_intersection(const torch::Tensor& a, const torch::Tensor& b,
-                                       int64_t k) {
+inline torch::Tensor topk_intersection(const torch::Tensor& a, const torch::Tensor& b, int64_t k) {
   const char* fn = "rar::topk_intersection";
   detail::check_metric_pair(fn, a, b);
   const int64_t features = a.numel() / a.size(0);

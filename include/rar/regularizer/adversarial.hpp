@@ -28,6 +28,7 @@ namespace rar {
 /// @endcode
 /// @param options the PGD attack (ε, step size, steps, norm, start, range, seed)
 /// @param reduction mean (default) or sum over the batch
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto adversarial(const PGDOptions& options = {}, Reduction reduction = Reduction::mean) {
   const char* fn = "rar::adversarial";
   TORCH_CHECK(options.epsilon() >= 0, fn, ": epsilon must be >= 0, got ", options.epsilon());

@@ -43,6 +43,7 @@ struct InputGradientOptions {
 /// torch::Tensor reg = rar::input_gradient_norm(rar::InputGradientOptions().epsilon(0.1))(model, x, y);
 /// @endcode
 /// @param options ε, norm, λ, reduction
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto input_gradient_norm(const InputGradientOptions& options = {}) {
   const char* fn = "rar::input_gradient_norm";
   TORCH_CHECK(std::isfinite(options.epsilon()) && options.epsilon() >= 0, fn,

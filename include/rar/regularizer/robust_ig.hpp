@@ -17,6 +17,14 @@
 namespace rar {
 
 /// What the inner maximization found, for logging (set `diagnostics` in the options).
+///
+/// Example:
+/// @code
+/// auto diagnostics = std::make_shared<rar::InnerMaxDiagnostics>();
+/// auto objective = rar::cross_entropy() + rar::ig_norm(rar::IGNormOptions().diagnostics(diagnostics));
+/// objective(model, x, y).backward();
+/// std::cout << diagnostics->objective.front() << " -> " << diagnostics->objective.back() << "\n";
+/// @endcode
 struct InnerMaxDiagnostics {
   /// The maximizer x′ of the last call, detached, `[N, ...]`.
   torch::Tensor adversarial;
@@ -245,6 +253,7 @@ class RobustIGTerm {
 /// objective(model, x, y).backward();
 /// @endcode
 /// @param options ε, norm, m, inner stride, ascent steps and size, start, range, λ, reduction, seed
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto ig_norm(const IGNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_norm", options, options.lambda(), false, detail::SizeFunction::l1)));
@@ -260,6 +269,7 @@ inline auto ig_norm(const IGNormOptions& options = {}) {
 /// auto objective = rar::ig_sum_norm(rar::IGSumNormOptions().epsilon(0.3).beta(0.1));
 /// @endcode
 /// @param options as for `ig_norm`, with β
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto ig_sum_norm(const IGSumNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_sum_norm", options, options.beta(), true, detail::SizeFunction::l1)));
@@ -276,6 +286,7 @@ inline auto ig_sum_norm(const IGSumNormOptions& options = {}) {
 /// auto madry_like = rar::cross_entropy() + rar::ig_sum(rar::IGNormOptions().lambda(1.0));
 /// @endcode
 /// @param options as for `ig_norm`
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto ig_sum(const IGNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_sum", options, options.lambda(), false, detail::SizeFunction::sum)));

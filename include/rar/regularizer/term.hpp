@@ -15,6 +15,8 @@
 namespace rar {
 
 /// How per-sample losses are combined into the batch loss.
+///
+/// Example: `auto summed = rar::cross_entropy(rar::Reduction::sum);`
 enum class Reduction {
   mean,  ///< average over the batch (LibTorch's default)
   sum    ///< sum over the batch (the RAR paper's code)
@@ -36,9 +38,16 @@ template <class F>
 class Term {
  public:
   /// Wraps `f`, a callable `(model, x, y) -> torch::Tensor`.
+  /// @param f the loss function; `rar::make_term(f)` deduces `F`
   explicit Term(F f) : f_(std::move(f)) {}
 
   /// Evaluates the term on a batch `x` with labels `y`.
+  ///
+  /// Example: `torch::Tensor loss = objective(model, x, y); loss.backward();`
+  /// @param model any model (module holder, module, or callable `Tensor(const Tensor&)`)
+  /// @param x batch `[N, ...]`
+  /// @param y int64 labels `[N]`
+  /// @return the loss, 0-dim, differentiable in the model's parameters
   template <class Model>
   torch::Tensor operator()(Model&& model, const torch::Tensor& x, const torch::Tensor& y) const {
     detail::static_check_model<Model>();
@@ -49,12 +58,28 @@ class Term {
   F f_;
 };
 
+/// Type trait: whether `T` is a `rar::Term` (what `+` and `*` compose).
+///
+/// Example: `static_assert(rar::is_term<decltype(rar::cross_entropy())>::value);`
 template <class T>
 struct is_term : std::false_type {};
+/// `rar::is_term` is true for every `rar::Term<F>`.
 template <class F>
 struct is_term<Term<F>> : std::true_type {};
 
 /// Makes any callable `(model, x, y) -> torch::Tensor` a composable term (a term stays itself).
+///
+/// Example:
+/// @code
+/// auto weight_decay = rar::make_term([](auto& model, const torch::Tensor&, const torch::Tensor&) {
+///   torch::Tensor sum = torch::zeros({});
+///   for (const auto& p : model->parameters()) sum = sum + p.pow(2).sum();
+///   return 1e-4 * sum;
+/// });
+/// auto objective = rar::cross_entropy() + weight_decay;
+/// @endcode
+/// @param f a callable `(model, x, y) -> torch::Tensor` (0-dim loss), or a `rar::Term`
+/// @return a `rar::Term` wrapping `f` (`f` itself when it already is one)
 template <class F>
 auto make_term(F&& f) {
   if constexpr (is_term<std::decay_t<F>>::value) {
@@ -65,6 +90,11 @@ auto make_term(F&& f) {
 }
 
 /// The sum of two terms; either side may also be a plain callable of the term signature.
+///
+/// Example: `auto objective = rar::cross_entropy() + rar::ig_norm();`
+/// @param a a term (or a callable `(model, x, y) -> torch::Tensor` when `b` is a term)
+/// @param b a term (or such a callable when `a` is a term)
+/// @return the term `(model, x, y) -> a(model, x, y) + b(model, x, y)`
 template <class A, class B,
           class = std::enable_if_t<(is_term<std::decay_t<A>>::value ||
                                     is_term<std::decay_t<B>>::value) &&
@@ -78,6 +108,11 @@ auto operator+(A&& a, B&& b) {
 }
 
 /// A term scaled by a constant: `0.5 * term`.
+///
+/// Example: `auto objective = rar::cross_entropy() + 0.5 * rar::ig_norm();`
+/// @param scale the factor
+/// @param term the term to scale
+/// @return the term `(model, x, y) -> scale * term(model, x, y)`
 template <class F>
 auto operator*(double scale, const Term<F>& term) {
   return make_term([scale, term](auto& model, const torch::Tensor& x, const torch::Tensor& y) {
@@ -86,6 +121,11 @@ auto operator*(double scale, const Term<F>& term) {
 }
 
 /// A term scaled by a constant: `term * 0.5`.
+///
+/// Example: `auto objective = rar::cross_entropy() + rar::ig_norm() * 0.5;`
+/// @param term the term to scale
+/// @param scale the factor
+/// @return the term `(model, x, y) -> scale * term(model, x, y)`
 template <class F>
 auto operator*(const Term<F>& term, double scale) {
   return scale * term;
@@ -119,6 +159,7 @@ inline torch::Tensor reduce(const torch::Tensor& per_sample, Reduction reduction
 /// torch::Tensor loss = rar::cross_entropy()(model, x, y);
 /// @endcode
 /// @param reduction mean (default) or sum over the batch
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto cross_entropy(Reduction reduction = Reduction::mean) {
   return make_term([reduction](auto& model, const torch::Tensor& x, const torch::Tensor& y) {
     detail::check_labelled_batch("rar::cross_entropy", x, y);
