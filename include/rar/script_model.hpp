@@ -76,6 +76,7 @@ class ScriptModel {
   /// @endcode
   /// @param path file written by `torch.jit.save`
   /// @param device where the parameters and buffers are loaded (default CPU)
+  /// @return the model, wrapping the loaded module
   static ScriptModel load(const std::string& path, torch::Device device = torch::kCPU) {
     torch::jit::Module module;
     try {
@@ -102,6 +103,7 @@ class ScriptModel {
   /// torch::Tensor logits = net.forward(x);  // also: net(x)
   /// @endcode
   /// @param input the batch passed to the module's `forward`
+  /// @return the module's output tensor
   torch::Tensor forward(const torch::Tensor& input) const {
     // get_method is const and the module is a shared handle: calling it does not copy anything.
     const torch::IValue out = module_.get_method("forward")({input});
@@ -119,6 +121,7 @@ class ScriptModel {
   /// torch::Tensor logits = net(x);
   /// @endcode
   /// @param input the batch passed to the module's `forward`
+  /// @return the module's output tensor
   torch::Tensor operator()(const torch::Tensor& input) const { return forward(input); }
 
   /// The module's parameters (recursively, in the module's order), sharing storage with it: pass
@@ -128,6 +131,7 @@ class ScriptModel {
   /// @code
   /// torch::optim::SGD opt(net.parameters(), torch::optim::SGDOptions(0.01));
   /// @endcode
+  /// @return the parameter tensors (not copies)
   std::vector<torch::Tensor> parameters() const {
     std::vector<torch::Tensor> out;
     for (const torch::Tensor& p : module_.parameters(/*recurse=*/true)) out.push_back(p);
@@ -141,6 +145,7 @@ class ScriptModel {
   /// @code
   /// for (const auto& p : net.named_parameters()) std::cout << p.key() << " " << p.value().sizes();
   /// @endcode
+  /// @return name → parameter tensor (not copies), in the module's order
   torch::OrderedDict<std::string, torch::Tensor> named_parameters() const {
     torch::OrderedDict<std::string, torch::Tensor> out;
     for (const auto& p : module_.named_parameters(/*recurse=*/true)) out.insert(p.name, p.value);
@@ -172,6 +177,7 @@ class ScriptModel {
   /// @code
   /// if (net.is_training()) net.eval();
   /// @endcode
+  /// @return true in training mode, false in evaluation mode
   bool is_training() const { return module_.is_training(); }
 
   /// Moves the parameters and buffers to `device` and converts floating-point ones to `dtype`.
@@ -183,6 +189,7 @@ class ScriptModel {
   /// @param device target device
   /// @param dtype target floating-point dtype
   /// @param non_blocking asynchronous copy where possible
+  /// @return `*this`
   ScriptModel& to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) {
     module_.to(device, dtype, non_blocking);
     return *this;
@@ -196,6 +203,7 @@ class ScriptModel {
   /// @endcode
   /// @param dtype target floating-point dtype
   /// @param non_blocking asynchronous copy where possible
+  /// @return `*this`
   ScriptModel& to(torch::Dtype dtype, bool non_blocking = false) {
     module_.to(dtype, non_blocking);
     return *this;
@@ -209,6 +217,7 @@ class ScriptModel {
   /// @endcode
   /// @param device target device
   /// @param non_blocking asynchronous copy where possible
+  /// @return `*this`
   ScriptModel& to(torch::Device device, bool non_blocking = false) {
     module_.to(device, non_blocking);
     return *this;
@@ -230,6 +239,7 @@ class ScriptModel {
   /// @code
   /// torch::IValue out = net.module().forward({x});  // any other method or output type
   /// @endcode
+  /// @return the module handle
   torch::jit::Module& module() noexcept { return module_; }
 
   /// The wrapped TorchScript module (a handle sharing state with this model).
@@ -238,6 +248,7 @@ class ScriptModel {
   /// @code
   /// const auto& m = net.module();
   /// @endcode
+  /// @return the module handle
   const torch::jit::Module& module() const noexcept { return module_; }
 
  private:
