@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -124,12 +125,20 @@ void mutate(Rng& rng, Bytes& bytes, size_t header, std::string& log) {
   }
 }
 
-/// Bytes compressed as a .gz file (the same writer as the fixtures).
-Bytes gzip_bytes(const TempDir& tmp, const Bytes& bytes) {
-  const std::string path = tmp / "scratch.gz";
-  write_gzip(path, bytes);
-  Bytes out = read_file(path);
-  fs::remove(path);
+/// `bytes` as a gzip stream (in memory: deflate with a gzip header, as gzwrite writes it).
+Bytes gzip_bytes(const Bytes& bytes) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
+          Z_OK);
+  Bytes out(deflateBound(&z, static_cast<uLong>(bytes.size())) + 32);
+  z.next_in = const_cast<Bytef*>(bytes.data());
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  deflateEnd(&z);
+  REQUIRE(rc == Z_STREAM_END);
+  out.resize(z.total_out);
   return out;
 }
 
@@ -148,10 +157,9 @@ bool load_or_named_error(const std::vector<std::string>& paths, Load&& load, Che
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
     INFO("std::runtime_error: " << what);
-    CHECK(std::any_of(paths.begin(), paths.end(),
-                      [&](const std::string& p) {
-                        return starts_with(what, p + ":") || (p.back() == '/' && starts_with(what, p));
-                      }));
+    CHECK(std::any_of(paths.begin(), paths.end(), [&](const std::string& p) {
+      return starts_with(what, p + ":") || (p.back() == '/' && starts_with(what, p));
+    }));
     CHECK(what.find('\n') == std::string::npos);  // one line
   } catch (const c10::Error& e) {
     FAIL("c10::Error instead of a std::runtime_error naming the file: "
@@ -204,9 +212,9 @@ TEST_CASE("fuzz: corrupted IDX files (plain and gzip) load or name the file",
   const Bytes labels = idx_file(2049, {3}, kLabels);
   int loaded = 0, rejected = 0;
   for (int c = 0; c < 400; ++c) {
-    const std::string dir = tmp / ("case" + std::to_string(c));
-    fs::create_directories(dir);
     const bool gzip = coin(rng);
+    const std::string dir = tmp / (gzip ? "gzip" : "plain");  // one kind per folder
+    fs::create_directories(dir);
     // Which bytes are corrupted: the IDX content (gzip: before compression) or, for gzip,
     // the compressed stream itself.
     const bool corrupt_stream = gzip && coin(rng, 0.4);
@@ -216,7 +224,7 @@ TEST_CASE("fuzz: corrupted IDX files (plain and gzip) load or name the file",
       const size_t edits = corrupt ? uniform_size(rng, 1, 3) : 0;
       if (!corrupt_stream)
         for (size_t i = 0; i < edits; ++i) mutate(rng, b, header, log += " " + name + ":");
-      if (gzip) b = gzip_bytes(tmp, b);
+      if (gzip) b = gzip_bytes(b);
       if (corrupt_stream)  // the gzip header is 10 bytes
         for (size_t i = 0; i < edits; ++i) mutate(rng, b, 10, log += " " + name + ".gz:");
       return b;
@@ -257,17 +265,19 @@ TEST_CASE("fuzz: corrupted GTSRB csv rows load or name the csv", "[examples][gts
       "-0",     "00000_00000.ppm", "00001_00000.ppm", "missing.ppm", ".", "GT-00000.csv"};
   const std::vector<std::string> header_names = {"Filename", "Width",  "Height", "Roi.X1",
                                                  "Roi.Y1",   "Roi.X2", "Roi.Y2", "ClassId"};
+  TempDir tmp;
+  write_gtsrb(tmp);
+  const std::string root = tmp.path.string();
+  const std::vector<std::string> csvs = {tmp / "Final_Training/Images/00000/GT-00000.csv",
+                                         tmp / "Final_Training/Images/00002/GT-00002.csv",
+                                         tmp / "Final_Test/Images/GT-final_test.csv"};
+  std::vector<Bytes> originals;
+  for (const auto& csv : csvs) originals.push_back(read_file(csv));
   int loaded = 0, rejected = 0;
   for (int c = 0; c < 200; ++c) {
-    TempDir tmp;
-    write_gtsrb(tmp);
-    const std::string root = tmp.path.string();
-    const std::vector<std::string> csvs = {tmp / "Final_Training/Images/00000/GT-00000.csv",
-                                           tmp / "Final_Training/Images/00002/GT-00002.csv",
-                                           tmp / "Final_Test/Images/GT-final_test.csv"};
     const size_t which = uniform_size(rng, 0, 2);
     const std::string csv = csvs[which];
-    std::vector<std::string> lines = split_lines(text_of(read_file(csv)));
+    std::vector<std::string> lines = split_lines(text_of(originals[which]));
     std::string eol = "\n", log;  // lines keep their '\r'
     const size_t edits = uniform_size(rng, 1, 3);
     for (size_t e = 0; e < edits; ++e) {
@@ -336,7 +346,8 @@ TEST_CASE("fuzz: corrupted GTSRB csv rows load or name the csv", "[examples][gts
     std::string text = join_lines(lines, eol);
     if (coin(rng, 0.1)) text.resize(uniform_size(rng, 0, text.size()));  // file cut short
     write_file(csv, bytes_of(text));
-    const auto options = GtsrbOptions().size(static_cast<int64_t>(uniform_size(rng, 1, 12))).equalize(coin(rng));
+    const auto options =
+        GtsrbOptions().size(static_cast<int64_t>(uniform_size(rng, 1, 12))).equalize(coin(rng));
     CAPTURE(c, csv, log, printable(bytes_of(text), 400));
     // Errors name the csv (with its line) or an image it lists, all under the root.
     const bool ok = load_or_named_error(
@@ -349,6 +360,7 @@ TEST_CASE("fuzz: corrupted GTSRB csv rows load or name the csv", "[examples][gts
           CHECK(data.images.size(2) == options.size());
         });
     ok ? ++loaded : ++rejected;
+    write_file(csv, originals[which]);  // the next case starts from the intact tree
   }
   INFO("loaded " << loaded << ", rejected " << rejected);
   CHECK(rejected > 100);
@@ -365,6 +377,7 @@ TEST_CASE("fuzz: PPM files with corrupted headers decode or name the file",
                                             "256", "65535", "65536",    "99999",     "16777217",
                                             "-1",  "x",     "2147483647", "4294967296"};
   const std::vector<std::string> magics = {"P6", "P5", "P3", "P1", "P4", "P7", "p6", "P", "PF"};
+  const std::vector<std::string> separators = {" ", "\t", "\n# comment\n", "", "\r\n"};
   int decoded = 0, rejected = 0;
   TempDir tmp;
   write_gtsrb(tmp);
@@ -384,7 +397,7 @@ TEST_CASE("fuzz: PPM files with corrupted headers decode or name the file",
         case 1: width = pick(rng, numbers); break;
         case 2: height = pick(rng, numbers); break;
         case 3: maxval = pick(rng, numbers); break;
-        case 4: sep = pick(rng, std::vector<std::string>{" ", "\t", "\n# comment\n", "", "\r\n"}); break;
+        case 4: sep = pick(rng, separators); break;
         default: break;  // edited below, as bytes
       }
     }
@@ -393,8 +406,7 @@ TEST_CASE("fuzz: PPM files with corrupted headers decode or name the file",
     file.insert(file.end(), pixels.begin(), pixels.end());
     if (coin(rng, 0.4)) mutate(rng, file, header_size, log);
     write_file(image, file);
-    CAPTURE(c, log, printable(Bytes(file.begin(), file.begin() + std::min<size_t>(file.size(), 40))),
-            file.size());
+    CAPTURE(c, log, printable(file, 40), file.size());
 
     // Decoding alone: the error names the image.
     const bool ok = load_or_named_error(
