@@ -132,9 +132,7 @@ std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> o
                            .attack_step_size(f.attack_step_size)
                            .lambda(f.lambda);
   const uint64_t seed = f.seed * 1000003ULL + static_cast<uint64_t>(step);
-  const torch::Tensor start =
-      global_random_start(x_global, options, seed).index_select(0, shard.to(x_global.device()));
-  auto term = rar::cross_entropy() + ig_norm_from_start(options, start);
+  auto term = rar::cross_entropy() + sharded_ig_norm(options, seed, x_global, shard);
   return
       [term](Net& net, const torch::Tensor& x, const torch::Tensor& y) { return term(net, x, y); };
 }

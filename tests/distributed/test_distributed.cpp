@@ -26,26 +26,12 @@
 #include "data_parallel.hpp"
 #include "sharded_ig_norm.hpp"
 #include "support/experiment.hpp"
+#include "support/temp_dir.hpp"
 
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device seed;
-    path = fs::temp_directory_path() / ("rar_test_distributed_" + std::to_string(seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 /// A TCP port that was free a moment ago: bind port 0 on the loopback, read it, close.
 int free_port() {
@@ -224,8 +210,7 @@ TEST_CASE("allreduce_gradients leaves a single process's gradients alone", "[dis
 }
 
 TEST_CASE(
-    "ig_norm_from_start with the global start equals rar::ig_norm on one rank, and the "
-    "ranks' shards add up to it",
+    "sharded_ig_norm equals rar::ig_norm on one rank, and the ranks' shards add up to it",
     "[distributed][regularizer]") {
   torch::manual_seed(5);
   rar::examples::NetConfig config;
@@ -250,8 +235,8 @@ TEST_CASE(
   };
 
   const torch::Tensor library = rar::ig_norm(rar::IGNormOptions(options).seed(seed))(net, x, y);
-  const torch::Tensor start = rar::examples::global_random_start(x, options, seed);
-  const torch::Tensor mine = rar::examples::ig_norm_from_start(options, start)(net, x, y);
+  const torch::Tensor all = torch::arange(6, torch::kLong);
+  const torch::Tensor mine = rar::examples::sharded_ig_norm(options, seed, x, all)(net, x, y);
   INFO("rar::ig_norm " << library.item<double>() << ", from the global start "
                        << mine.item<double>());
   CHECK(library.item<double>() > 1e-4);  // the attribution term is not trivially zero
@@ -265,8 +250,8 @@ TEST_CASE(
   for (int64_t rank = 0; rank < 2; ++rank) {
     const torch::Tensor rows = rar::examples::shard_positions(6, rank, 2);
     const torch::Tensor value =
-        rar::examples::ig_norm_from_start(options, start.index_select(0, rows))(
-            net, x.index_select(0, rows), y.index_select(0, rows));
+        rar::examples::sharded_ig_norm(options, seed, x, rows)(net, x.index_select(0, rows),
+                                                               y.index_select(0, rows));
     value_sum += value.detach();
     const torch::Tensor g = parameter_gradient(value);
     grad_sum = grad_sum.defined() ? grad_sum + g : g;
@@ -274,8 +259,8 @@ TEST_CASE(
   CHECK((value_sum / 2).item<double>() == Approx(library.item<double>()).epsilon(1e-12));
   CHECK(((grad_sum / 2) - g_library).abs().max().item<double>() <
         1e-12 * (1 + g_library.abs().max().item<double>()));
-  CHECK_THROWS_WITH(rar::examples::ig_norm_from_start(options, start.slice(0, 0, 2))(net, x, y),
-                    Contains("start must have x's shape"));
+  CHECK_THROWS_WITH(rar::examples::sharded_ig_norm(options, seed, x, all.slice(0, 0, 2))(net, x, y),
+                    Contains("the start function must return a tensor of x's shape"));
 }
 
 TEST_CASE(

@@ -186,6 +186,46 @@ TEST_CASE("ig_norm's inner maximization stays in the ball, increases the objecti
   CHECK(value.item<double>() <= best * 1.05);  // right-Riemann error with m = 20 is a few %
 }
 
+TEST_CASE("a start function replaces the random start; its point is projected onto the ball and range",
+          "[regularizer][inner]") {
+  OneLayer model(8);
+  const double eps = 0.1;
+  torch::manual_seed(39);
+  const auto x = 0.4 + 0.2 * torch::rand({3, 8}, torch::kDouble);
+  const auto y = torch::tensor({1, 0, 1});
+  const auto star = model.x_star(x, y, eps);
+  auto diag = std::make_shared<rar::InnerMaxDiagnostics>();
+  // Three times x*'s step: outside the ball, so the start is projected back onto x*.
+  const auto far = x + 3 * (star - x);
+  int64_t calls = 0;
+  auto opts = rar::IGSumNormOptions().epsilon(eps).steps(40).inner_stride(8).attack_steps(0)
+                  .diagnostics(diag).start([&](const torch::Tensor& batch) {
+                    ++calls;
+                    CHECK(batch.equal(x));
+                    return far;
+                  });
+  const auto value = rar::ig_sum_norm(opts)(model.net, x, y);
+  CHECK(calls == 1);
+  CHECK(max_rel_diff(diag->adversarial, star) < 1e-15);
+  const auto at_star = rar::ig_sum_norm(rar::IGSumNormOptions(opts).start(
+      [&](const torch::Tensor&) { return star; }))(model.net, x, y);
+  CHECK(value.item<double>() == at_star.item<double>());
+  // A start at x with random_start left on is the deterministic run (no draw is made).
+  auto from_x = rar::IGSumNormOptions(opts).attack_steps(20).start(
+      [](const torch::Tensor& batch) { return batch; });
+  rar::ig_sum_norm(from_x)(model.net, x, y);
+  CHECK(max_rel_diff(diag->adversarial, star) < 1e-15);
+  // The range clips the start as well: a start below 0 lands on 0.
+  const auto low = rar::IGNormOptions().epsilon(0.7).attack_steps(0).steps(4).inner_stride(2)
+                       .diagnostics(diag).start([](const torch::Tensor& b) { return b - 10; });
+  rar::ig_norm(low)(model.net, x, y);
+  CHECK(diag->adversarial.equal(torch::zeros_like(x)));
+  CHECK_THROWS_WITH(
+      rar::ig_norm(rar::IGNormOptions().start([](const torch::Tensor& b) { return b[0]; }))(
+          model.net, x, y),
+      Catch::Contains("rar::ig_norm: the start function must return a tensor of x's shape [3, 8], got [8]"));
+}
+
 TEST_CASE("terms compose with + and scalar *, and user callables are terms", "[regularizer]") {
   auto net = rar::test::smooth_mlp(4, 5, 3);
   torch::manual_seed(37);

@@ -4,6 +4,7 @@
 
 #include "support/datasets.hpp"
 #include "support/image.hpp"
+#include "support/temp_dir.hpp"
 
 #include <torch/torch.h>
 #include <zlib.h>
@@ -22,21 +23,6 @@ using Bytes = std::vector<std::uint8_t>;
 // Internal linkage: each test translation unit gets its own copy of these small helpers.
 namespace {
 using namespace rar::examples;
-
-/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device seed;
-    path = fs::temp_directory_path() / ("rar_test_examples_" + std::to_string(seed()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_file(const std::string& path, const Bytes& bytes) {
   fs::create_directories(fs::path(path).parent_path());

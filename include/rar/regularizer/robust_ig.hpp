@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <rar/attack/ball.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
@@ -49,6 +50,9 @@ struct InnerMaxDiagnostics {
   RAR_ARG(double, attack_step_size) = 0.01;                                                \
   /** Start the ascent at a uniform random point of the ball (else at x). */               \
   RAR_ARG(bool, random_start) = true;                                                      \
+  /** The start of the ascent as a function of the batch x (x's shape; projected onto the  \
+      ball and range). Set, it replaces random_start and draws nothing from the seed. */   \
+  RAR_ARG(std::function<torch::Tensor(const torch::Tensor&)>, start);                      \
   /** Lower end of the data range. */                                                      \
   RAR_ARG(double, clip_min) = 0.0;                                                         \
   /** Upper end of the data range. */                                                      \
@@ -103,6 +107,7 @@ struct RobustIGConfig {
   int64_t steps, inner_stride, attack_steps;
   double step_size;
   bool random_start;
+  std::function<torch::Tensor(const torch::Tensor&)> start;  ///< empty: random_start decides
   double clip_min, clip_max;
   double weight;   ///< λ or β
   bool with_loss;  ///< add ℓ(x′) to the objective (IG-SUM-NORM)
@@ -138,6 +143,7 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
           o.attack_steps(),
           o.attack_step_size(),
           o.random_start(),
+          o.start(),
           o.clip_min(),
           o.clip_max(),
           weight,
@@ -190,9 +196,18 @@ torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const to
                                   const RobustIGConfig& c, at::Generator& gen) {
   const QuadratureRule rule = strided_right_riemann(c.steps, c.inner_stride);
   const torch::Tensor anchor = x.detach();
-  const torch::Tensor start =
-      c.random_start ? random_start(gen, anchor, c.epsilon, c.norm, c.clip_min, c.clip_max)
-                     : anchor;
+  torch::Tensor start;
+  if (c.start) {
+    const torch::Tensor given = c.start(anchor);
+    TORCH_CHECK(given.defined() && given.sizes() == anchor.sizes(), c.name,
+                ": the start function must return a tensor of x's shape ", anchor.sizes(),
+                ", got ", given.defined() ? given.sizes() : c10::IntArrayRef{});
+    start = project(given.detach().to(anchor.options()), anchor, c.epsilon, c.norm, c.clip_min,
+                    c.clip_max);
+  } else {
+    start = c.random_start ? random_start(gen, anchor, c.epsilon, c.norm, c.clip_min, c.clip_max)
+                           : anchor;
+  }
   std::vector<double>* trace = c.diagnostics ? &c.diagnostics->objective : nullptr;
   if (trace) trace->clear();
   const torch::Tensor x_adv = projected_ascent(
