@@ -99,7 +99,8 @@ struct ImageJob {
   std::string path;
   std::string listed_at;                 ///< "<csv>:<line>", or empty
   int width = 0, height = 0;             ///< expected size; 0 = any
-  int x1 = 0, y1 = 0, x2 = -1, y2 = -1;  ///< ROI corners, inclusive; x2 < 0 = whole image
+  bool roi = false;                      ///< crop to the ROI below (else the whole image)
+  int x1 = 0, y1 = 0, x2 = 0, y2 = 0;    ///< ROI corners, inclusive
 };
 
 /// Decodes, crops and resizes every job to size x size RGB, in parallel: `[N, 3, size, size]`.
@@ -117,7 +118,7 @@ torch::Tensor load_images(const std::vector<ImageJob>& jobs, int64_t size) {
         fail_with_file(job.listed_at, name + " is " + found + ", the listing says " +
                                           std::to_string(job.width) + "x" +
                                           std::to_string(job.height));
-      if (job.x2 >= 0) {
+      if (job.roi) {
         if (job.x1 < 0 || job.y1 < 0 || job.x1 > job.x2 || job.y1 > job.y2 ||
             job.x2 >= image.width || job.y2 >= image.height) {
           std::ostringstream roi;
@@ -182,6 +183,7 @@ std::vector<std::pair<ImageJob, int64_t>> read_gtsrb_csv(const std::string& csv,
                  where,
                  value[1],
                  value[2],
+                 true,
                  value[3],
                  value[4],
                  value[5],

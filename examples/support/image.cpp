@@ -8,6 +8,9 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <memory>
 #include <system_error>
 
@@ -43,20 +46,123 @@ torch::Tensor as_chw(const torch::Tensor& image, const char* fn) {
   return chw.dim() == 2 ? chw.unsqueeze(0) : chw;
 }
 
+/// Converts interleaved 8-bit pixels from `from` to `to` channels (1 gray, 2 gray+alpha, 3 RGB,
+/// 4 RGBA), with stb_image's rules: gray is replicated, alpha dropped or set opaque, RGB to gray
+/// is (77 R + 150 G + 29 B) >> 8.
+std::vector<std::uint8_t> convert_channels(const std::vector<std::uint8_t>& in, int from, int to) {
+  if (from == to) return in;
+  const size_t pixels = in.size() / static_cast<size_t>(from);
+  std::vector<std::uint8_t> out(pixels * static_cast<size_t>(to));
+  for (size_t i = 0; i < pixels; ++i) {
+    const std::uint8_t* p = in.data() + i * from;
+    std::uint8_t* q = out.data() + i * to;
+    const bool color = from >= 3;
+    const int r = p[0], g = color ? p[1] : p[0], b = color ? p[2] : p[0];
+    const int alpha = from == 2 ? p[1] : from == 4 ? p[3] : 255;
+    const auto gray = static_cast<std::uint8_t>(color ? (r * 77 + g * 150 + b * 29) >> 8 : r);
+    switch (to) {
+      case 1: q[0] = gray; break;
+      case 2: q[0] = gray, q[1] = static_cast<std::uint8_t>(alpha); break;
+      case 3: q[0] = static_cast<std::uint8_t>(r), q[1] = static_cast<std::uint8_t>(g),
+              q[2] = static_cast<std::uint8_t>(b); break;
+      default: q[0] = static_cast<std::uint8_t>(r), q[1] = static_cast<std::uint8_t>(g),
+               q[2] = static_cast<std::uint8_t>(b), q[3] = static_cast<std::uint8_t>(alpha);
+    }
+  }
+  return out;
+}
+
+/// Decodes a binary PGM (P5) or PPM (P6) with any maxval in 1..65535 (values rescaled to
+/// 0..255, 16-bit samples big-endian as Netpbm says). stb_image 2.27 neither notices truncated
+/// pixel data nor converts 16-bit samples correctly, so rar reads this simple format itself.
+Raster decode_pnm(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  size_t at = 2;
+  auto skip_space_and_comments = [&] {
+    while (at < bytes.size()) {
+      if (bytes[at] == '#') {
+        while (at < bytes.size() && bytes[at] != '\n' && bytes[at] != '\r') ++at;
+      } else if (std::isspace(bytes[at])) {
+        ++at;
+      } else {
+        break;
+      }
+    }
+  };
+  auto number = [&](const char* what, long max) {
+    skip_space_and_comments();
+    long value = 0;
+    const size_t first = at;
+    while (at < bytes.size() && std::isdigit(bytes[at]) && value <= max)
+      value = value * 10 + (bytes[at++] - '0');
+    if (at == first) fail_with_file(path, std::string("cannot decode image (PNM header: no ") +
+                                              what + ")");
+    if (value < 1 || value > max)
+      fail_with_file(path, "cannot decode image (PNM header: " + std::string(what) + " " +
+                               std::to_string(value) + " is not in 1.." + std::to_string(max) +
+                               ")");
+    return static_cast<int>(value);
+  };
+  const int channels = bytes[1] == '5' ? 1 : 3;
+  const int width = number("width", 1 << 24), height = number("height", 1 << 24);
+  const int maxval = number("maxval", 65535);
+  if (at >= bytes.size() || !std::isspace(bytes[at]))
+    fail_with_file(path, "cannot decode image (PNM header: no whitespace after maxval)");
+  ++at;
+  const size_t sample_bytes = maxval > 255 ? 2 : 1;
+  const size_t samples = static_cast<size_t>(width) * height * channels;
+  const size_t need = samples * sample_bytes, have = bytes.size() - at;
+  if (have < need)
+    fail_with_file(path, "truncated: " + std::to_string(have) + " bytes of pixel data, " +
+                             std::to_string(width) + "x" + std::to_string(height) + "x" +
+                             std::to_string(channels) + " at maxval " + std::to_string(maxval) +
+                             " need " + std::to_string(need));
+  Raster raster{width, height, channels, std::vector<std::uint8_t>(samples)};
+  const std::uint8_t* data = bytes.data() + at;
+  for (size_t i = 0; i < samples; ++i) {
+    const unsigned v = sample_bytes == 2 ? (data[2 * i] << 8) | data[2 * i + 1] : data[i];
+    if (v > static_cast<unsigned>(maxval))
+      fail_with_file(path, "cannot decode image (sample " + std::to_string(v) +
+                               " above maxval " + std::to_string(maxval) + ")");
+    raster.pixels[i] = static_cast<std::uint8_t>((v * 255u + maxval / 2) / maxval);
+  }
+  return raster;
+}
+
 }  // namespace
 
 Raster read_raster(const std::string& path, int channels) {
   TORCH_CHECK(channels >= 0 && channels <= 4, "read_raster: channels must be 0..4, got ", channels);
   if (!fs::is_regular_file(path)) fail_with_file(path, "no such file");
-  int width = 0, height = 0, in_file = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load(path.c_str(), &width, &height, &in_file, channels), stbi_image_free);
-  if (!data)
-    fail_with_file(path, std::string("cannot decode image (") + stbi_failure_reason() + ")");
-  if (width <= 0 || height <= 0) fail_with_file(path, "cannot decode image (empty image)");
-  Raster raster{width, height, channels == 0 ? in_file : channels, {}};
-  raster.pixels.assign(data.get(),
-                       data.get() + static_cast<size_t>(width) * height * raster.channels);
+  std::ifstream file(path, std::ios::binary);
+  const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(file), {}};
+  if (!file && !file.eof()) fail_with_file(path, "cannot read file");
+  Raster raster;
+  if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6')) {
+    raster = decode_pnm(path, bytes);
+  } else {
+    if (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '4')
+      fail_with_file(path, "cannot decode image (plain-text and bitmap PNM, P1..P4, are not "
+                           "supported: convert to binary P5/P6)");
+    TORCH_CHECK(bytes.size() <= static_cast<size_t>(std::numeric_limits<int>::max()),
+                path, ": file too large to decode (", bytes.size(), " bytes)");
+    int width = 0, height = 0, in_file = 0;
+    // Decoded in the file's own channels: rar converts (stb's converter is wrong for 16 bits).
+    std::unique_ptr<stbi_uc, void (*)(void*)> data(
+        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
+                              &in_file, 0),
+        stbi_image_free);
+    if (!data)
+      fail_with_file(path, std::string("cannot decode image (") + stbi_failure_reason() + ")");
+    if (width <= 0 || height <= 0 || in_file < 1 || in_file > 4)
+      fail_with_file(path, "cannot decode image (empty image)");
+    raster = {width, height, in_file, {}};
+    raster.pixels.assign(data.get(),
+                         data.get() + static_cast<size_t>(width) * height * in_file);
+  }
+  if (channels != 0 && channels != raster.channels) {
+    raster.pixels = convert_channels(raster.pixels, raster.channels, channels);
+    raster.channels = channels;
+  }
   return raster;
 }
 

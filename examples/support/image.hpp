@@ -32,7 +32,12 @@ struct Raster {
   std::vector<std::uint8_t> pixels;
 };
 
-/// Decodes a JPEG, PNG or PNM (PPM/PGM) file.
+/// Decodes a JPEG, PNG, BMP, TGA or binary PNM (P5 PGM / P6 PPM, 8 or 16 bits per sample) file.
+///
+/// PNM is decoded by rar itself: a file shorter than its header says is an error (stb_image 2.27
+/// would return uninitialized pixels), and 16-bit or maxval < 255 samples are rescaled to 0..255.
+/// Channel conversion follows stb_image: gray is replicated to RGB, alpha is dropped (or set
+/// opaque), RGB becomes gray as (77 R + 150 G + 29 B) / 256.
 ///
 /// Example:
 /// @code
@@ -40,7 +45,8 @@ struct Raster {
 /// @endcode
 /// @param path the image file
 /// @param channels channels to convert to (1 gray, 3 RGB, 4 RGBA), or 0 to keep the file's
-/// @throws std::runtime_error "<path>: no such file" or "<path>: cannot decode image (...)"
+/// @throws std::runtime_error "<path>: no such file", "<path>: cannot decode image (...)" or
+/// "<path>: truncated: ..."
 Raster read_raster(const std::string& path, int channels = 0);
 
 /// The `width` x `height` window of `image` whose top-left pixel is (`x`, `y`).

@@ -183,6 +183,13 @@ TEST_CASE("GTSRB loader names the file for missing or bad input", "[examples][gt
         train(),
         Contains("GT-00002.csv:2: ROI (5,4)-(40,31) is outside the 40x36 image 00000_00000.ppm"));
   }
+  SECTION("negative ROI corner") {  // not "no ROI": every GTSRB row has one
+    std::string csv = kGtsrbHeader + "00000_00000.ppm;40;36;5;4;-1;31;2\r\n";
+    write_file(class2 + "/GT-00002.csv", Bytes(csv.begin(), csv.end()));
+    CHECK_THROWS_WITH(
+        train(),
+        Contains("GT-00002.csv:2: ROI (5,4)-(-1,31) is outside the 40x36 image 00000_00000.ppm"));
+  }
   SECTION("image size differs from the csv") {
     std::string csv = kGtsrbHeader + "00000_00000.ppm;41;36;5;4;30;31;2\r\n";
     write_file(class2 + "/GT-00002.csv", Bytes(csv.begin(), csv.end()));

@@ -429,15 +429,66 @@ TEST_CASE("fuzz: PPM files with corrupted headers decode or name the file",
   CHECK(decoded > 20);
 }
 
-// A known gap found by the PPM cases above, kept as [!mayfail] until the loader checks it: drop
-// the tag when it passes. stb_image 2.27 (Debian's libstb-dev) ignores a short read of PNM
-// pixel data, so a truncated .ppm decodes "successfully" with uninitialized pixels.
-TEST_CASE("read_raster rejects a PPM whose pixel data is truncated",
-          "[examples][image][fuzz][!mayfail]") {
+// Found by the PPM cases above: stb_image 2.27 (Debian's libstb-dev) ignores a short read of
+// PNM pixel data (a truncated .ppm decoded "successfully" with uninitialized pixels) and, asked
+// for 3 channels of a 16-bit PGM, read past its buffer (AddressSanitizer: heap-buffer-overflow).
+// read_raster now decodes binary PNM itself.
+TEST_CASE("read_raster rejects a PPM whose pixel data is truncated", "[examples][image][fuzz]") {
   TempDir tmp;
   const std::string path = tmp / "cut.ppm";
   Bytes file = bytes_of("P6\n20 20\n255\n");
   file.resize(file.size() + 20 * 20 * 3 / 2, 128);  // half of the pixels
   write_file(path, file);
-  CHECK_THROWS_WITH(read_raster(path, 3), Catch::StartsWith(path + ": "));
+  CHECK_THROWS_WITH(read_raster(path, 3),
+                    path + ": truncated: 600 bytes of pixel data, 20x20x3 at maxval 255 need 1200");
+  // A 16-bit file needs two bytes per sample.
+  file = bytes_of("P5\n20 20\n65535\n");
+  file.resize(file.size() + 20 * 20, 7);
+  write_file(path, file);
+  CHECK_THROWS_WITH(read_raster(path, 3),
+                    path + ": truncated: 400 bytes of pixel data, 20x20x1 at maxval 65535 need 800");
+}
+
+TEST_CASE("read_raster decodes 16-bit and low-maxval PNM, header comments, and converts channels",
+          "[examples][image]") {
+  using namespace std::string_literals;
+  TempDir tmp;
+  const std::string path = tmp / "deep.pgm";
+  // The ASan reproducer: a 16-bit 20 x 20 PGM read as RGB. Samples big-endian, rescaled by
+  // 255 / 65535 and rounded; gray is replicated to the three channels.
+  Bytes file = bytes_of("P5\n20 20\n65535\n");
+  std::vector<int> expected;
+  for (int i = 0; i < 400; ++i) {
+    const unsigned v = static_cast<unsigned>(i * 163 % 65536);
+    file.push_back(static_cast<std::uint8_t>(v >> 8));
+    file.push_back(static_cast<std::uint8_t>(v & 255));
+    expected.push_back(static_cast<int>((v * 255 + 32767) / 65535));
+  }
+  write_file(path, file);
+  const Raster rgb = read_raster(path, 3);
+  REQUIRE(rgb.width == 20);
+  REQUIRE(rgb.height == 20);
+  REQUIRE(rgb.channels == 3);
+  for (int i = 0; i < 400; ++i)
+    for (int c = 0; c < 3; ++c) CHECK(rgb.pixels[3 * i + c] == expected[i]);
+  CHECK(read_raster(path).channels == 1);
+
+  // maxval 15 with comments in the header: 15 is white, 5 is a third of it.
+  write_file(path, bytes_of("P6 # a comment\n2 1\n# another\n15\n\x00\x05\x0f\x0f\x05\x00"s));
+  const Raster low = read_raster(path);
+  CHECK(low.channels == 3);
+  CHECK(low.pixels == Bytes{0, 85, 255, 255, 85, 0});
+  // RGB to gray as stb_image does it: (77 R + 150 G + 29 B) >> 8.
+  CHECK(read_raster(path, 1).pixels == Bytes{(150 * 85 + 29 * 255) >> 8, (77 * 255 + 150 * 85) >> 8});
+  // ...and to RGBA with an opaque alpha.
+  CHECK(read_raster(path, 4).pixels == Bytes{0, 85, 255, 255, 255, 85, 0, 255});
+
+  // A sample above maxval, ASCII PNM, and a header number out of range are named errors.
+  write_file(path, bytes_of("P5\n1 1\n15\n\x10"));
+  CHECK_THROWS_WITH(read_raster(path), path + ": cannot decode image (sample 16 above maxval 15)");
+  write_file(path, bytes_of("P2\n1 1\n15\n7\n"));
+  CHECK_THROWS_WITH(read_raster(path), Catch::StartsWith(path + ": cannot decode image (plain-text"));
+  write_file(path, bytes_of("P5\n1 1\n65536\n\x00\x00"s));
+  CHECK_THROWS_WITH(read_raster(path),
+                    path + ": cannot decode image (PNM header: maxval 65536 is not in 1..65535)");
 }
