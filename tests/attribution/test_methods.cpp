@@ -218,6 +218,59 @@ TEMPLATE_TEST_CASE("deeplift on a piecewise-linear net in float32 and float64 sa
   CHECK(max_rel_diff(attr.sum(1), diff) < 10 * rar::test::tolerance<TestType>());
 }
 
+TEST_CASE("deeplift runs a shared reference as one row, copies only for in-place activations, and "
+          "uses the plain gradient where |z - z'| < eps",
+          "[deeplift]") {
+  // A reference broadcast over the batch ([1, ...] or without a batch dimension) takes the
+  // one-row path; the same reference repeated per sample takes the N-row path. Same numbers,
+  // max-pool rule included (cnn_pool routes the reference's share through its own indices).
+  for (const char* name : kModels) {
+    auto c = reference_case(name);
+    INFO(name);
+    const auto one = c.baseline.narrow(0, 0, 1);
+    const auto repeated = one.expand_as(c.input).clone();
+    const auto opts = rar::DeepLiftOptions().target(c.target);
+    auto with = [&](const torch::Tensor& b) { return rar::deeplift(c.net, c.input, rar::DeepLiftOptions(opts).baseline(b)); };
+    const auto full = with(repeated);
+    CHECK(max_rel_diff(with(one), full) < 1e-12);
+    CHECK(max_rel_diff(with(one.squeeze(0)), full) < 1e-12);
+  }
+  // In-place activations give the same attributions and leave the input alone.
+  torch::manual_seed(23);
+  nn::Sequential plain(nn::Linear(6, 8), nn::ReLU(), nn::Linear(8, 8), nn::LeakyReLU(), nn::Linear(8, 3));
+  nn::Sequential inplace(nn::Linear(6, 8), nn::ReLU(nn::ReLUOptions().inplace(true)), nn::Linear(8, 8),
+                         nn::LeakyReLU(nn::LeakyReLUOptions().inplace(true)), nn::Linear(8, 3));
+  plain->to(torch::kDouble);
+  inplace->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    auto src = plain->parameters();
+    auto dst = inplace->parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+  }
+  const auto x = torch::randn({4, 6}, torch::kDouble), x_copy = x.clone();
+  const auto b = torch::randn({4, 6}, torch::kDouble);
+  const auto opts = rar::DeepLiftOptions().target(torch::tensor({0, 1, 2, 0})).baseline(b);
+  CHECK(rar::deeplift(inplace, x, opts).equal(rar::deeplift(plain, x, opts)));
+  CHECK(x.equal(x_copy));
+  // A hidden unit whose input does not change (z = z' = 0) takes its plain derivative
+  // sigmoid'(0) = 1/4, not 0: with W = [[1, -1], [1, 1]], v = [1, 1], x = (1, 1), x' = 0,
+  // attributions = (1/4 + m, m - 1/4), m = (sigmoid(2) - sigmoid(0)) / 2.
+  nn::Sequential tiny(nn::Linear(nn::LinearOptions(2, 2).bias(false)), nn::Sigmoid(),
+                      nn::Linear(nn::LinearOptions(2, 1).bias(false)));
+  tiny->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    tiny->parameters()[0].copy_(torch::tensor({{1.0, -1.0}, {1.0, 1.0}}, torch::kDouble));
+    tiny->parameters()[1].copy_(torch::tensor({{1.0, 1.0}}, torch::kDouble));
+  }
+  const double m = (1 / (1 + std::exp(-2.0)) - 0.5) / 2;
+  const auto attr = rar::deeplift(tiny, torch::ones({1, 2}, torch::kDouble),
+                                  rar::DeepLiftOptions().target(torch::tensor(0)));
+  CHECK(attr[0][0].item<double>() == Approx(0.25 + m).epsilon(1e-14));
+  CHECK(attr[0][1].item<double>() == Approx(m - 0.25).epsilon(1e-14));
+}
+
 TEST_CASE("smooth_grad of saliency on a linear model is the weight, with zero variance",
           "[smoothgrad]") {
   auto model = rar::test::linear_model(5, 3);

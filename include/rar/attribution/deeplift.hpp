@@ -40,6 +40,7 @@ struct DeepLiftLayer {
   torch::nn::AnyModule module;
   DeepLiftRule rule;
   std::string name;
+  bool inplace = false;  ///< the module overwrites its input (ReLU/LeakyReLU/ELU inplace option)
 };
 
 template <class Impl>
@@ -85,11 +86,21 @@ inline void deeplift_layers(const torch::nn::Sequential& net, const std::string&
                   "(eval), AvgPool1d/2d, AdaptiveAvgPool1d/2d, Identity, ReLU, LeakyReLU, ELU, "
                   "Sigmoid, Tanh, Softplus, MaxPool1d/2d and nested Sequential");
     }
-    layers.push_back({any, rule, name});
+    bool inplace = false;
+    if (auto relu = std::dynamic_pointer_cast<ReLUImpl>(m)) inplace = relu->options.inplace();
+    if (auto leaky = std::dynamic_pointer_cast<LeakyReLUImpl>(m))
+      inplace = leaky->options.inplace();
+    if (auto elu = std::dynamic_pointer_cast<ELUImpl>(m)) inplace = elu->options.inplace();
+    if (auto dropout = std::dynamic_pointer_cast<DropoutImpl>(m))
+      inplace = dropout->options.inplace();
+    if (auto dropout = std::dynamic_pointer_cast<Dropout2dImpl>(m))
+      inplace = dropout->options.inplace();
+    layers.push_back({any, rule, name, inplace});
   }
 }
 
-/// The activations of one layer for the input (x, with its graph) and the reference (r).
+/// The activations of one layer for the input (x, with its graph) and the reference (r). The
+/// reference has one row when it is the same for every sample (broadcast against x's N rows).
 struct DeepLiftActivations {
   torch::Tensor in_x, out_x, in_r, out_r;  ///< in_x is a leaf requiring grad
   torch::Tensor indices_x, indices_r;      ///< max-pool indices (max-pool layers only)
@@ -115,19 +126,29 @@ inline DeepLiftActivations deeplift_forward(DeepLiftLayer& layer, const torch::T
     std::tie(a.out_r, a.indices_r) = pool(r);
     return a;
   }
-  // Clone before nonlinearities so an in-place activation does not overwrite the leaf.
-  a.out_x = layer.module.forward(layer.rule == DeepLiftRule::linear ? a.in_x : a.in_x.clone());
+  // An in-place activation would overwrite the leaf (and the reference activations kept for
+  // the layer below): it gets copies.
+  a.out_x = layer.module.forward(layer.inplace ? a.in_x.clone() : a.in_x);
   torch::NoGradGuard no_grad;
-  a.out_r = layer.module.forward(layer.rule == DeepLiftRule::linear ? r : r.clone());
+  a.out_r = layer.module.forward(layer.inplace ? r.clone() : r);
   return a;
 }
 
-/// Scatters `t` back through max-pool `indices` to the pre-pool shape of `like`.
+/// Scatters `t` back through max-pool `indices` (broadcast to t's rows) to the pre-pool shape
+/// of `like`.
 inline torch::Tensor unpool(const torch::Tensor& t, const torch::Tensor& indices,
                             const torch::Tensor& like, bool two_d) {
-  if (two_d) return torch::max_unpool2d(t, indices, {like.size(-2), like.size(-1)});
-  return torch::max_unpool2d(t.unsqueeze(-1), indices.unsqueeze(-1), {like.size(-1), 1})
-      .squeeze(-1);
+  const torch::Tensor idx = indices.size(0) == t.size(0) ? indices : indices.expand_as(t);
+  if (two_d) return torch::max_unpool2d(t, idx, {like.size(-2), like.size(-1)});
+  return torch::max_unpool2d(t.unsqueeze(-1), idx.unsqueeze(-1), {like.size(-1), 1}).squeeze(-1);
+}
+
+/// The plain backward of one layer: the vector-Jacobian product of `grad` through its graph.
+inline torch::Tensor layer_vjp(const DeepLiftActivations& a, const torch::Tensor& grad) {
+  if (a.out_x.is_same(a.in_x)) return grad;
+  torch::Tensor plain = torch::autograd::grad({a.out_x}, {a.in_x}, {grad}, /*retain_graph=*/false,
+                                              /*create_graph=*/false, /*allow_unused=*/true)[0];
+  return plain.defined() ? plain : torch::zeros_like(a.in_x);
 }
 
 /// Multipliers below one layer from those above it (`grad`), by the layer's rule.
@@ -137,28 +158,32 @@ inline torch::Tensor unpool(const torch::Tensor& t, const torch::Tensor& indices
 /// routes the reference half's share through the reference's own pooling indices.
 inline torch::Tensor deeplift_backward(const DeepLiftLayer& layer, const DeepLiftActivations& a,
                                        const torch::Tensor& grad, double eps) {
-  torch::Tensor plain =
-      a.out_x.is_same(a.in_x)
-          ? grad
-          : torch::autograd::grad({a.out_x}, {a.in_x}, {grad}, /*retain_graph=*/false,
-                                  /*create_graph=*/false, /*allow_unused=*/true)[0];
-  if (!plain.defined()) plain = torch::zeros_like(a.in_x);
-  if (layer.rule == DeepLiftRule::linear) return plain;
-  torch::NoGradGuard no_grad;
-  const torch::Tensor delta_in = a.in_x.detach() - a.in_r;
-  const torch::Tensor out_x = a.out_x.detach();
-  torch::Tensor contribution;
-  if (layer.rule == DeepLiftRule::rescale) {
-    contribution = grad * (out_x - a.out_r);
-  } else {
-    // Captum's rule: the cross-maximum of the input and reference outputs, redistributed
-    // through the pooling indices of both.
-    const bool two_d = layer.rule == DeepLiftRule::maxpool2d;
-    const torch::Tensor cross_max = torch::max(out_x, a.out_r);
-    contribution = unpool(grad * (cross_max - a.out_r), a.indices_x, a.in_x, two_d) +
-                   unpool(grad * (out_x - cross_max), a.indices_r, a.in_x, two_d);
+  if (layer.rule == DeepLiftRule::linear) return layer_vjp(a, grad);
+  torch::Tensor delta_in, out_x, contribution, tiny;
+  {
+    torch::NoGradGuard no_grad;
+    delta_in = a.in_x.detach() - a.in_r;
+    out_x = a.out_x.detach();
+    if (layer.rule == DeepLiftRule::rescale) {
+      contribution = out_x - a.out_r;
+      contribution.mul_(grad);
+    } else {
+      // Captum's rule: the cross-maximum of the input and reference outputs, redistributed
+      // through the pooling indices of both.
+      const bool two_d = layer.rule == DeepLiftRule::maxpool2d;
+      const torch::Tensor cross_max = torch::max(out_x, a.out_r);
+      contribution = unpool(grad * (cross_max - a.out_r), a.indices_x, a.in_x, two_d);
+      contribution.add_(unpool(grad * (out_x - cross_max), a.indices_r, a.in_x, two_d));
+    }
+    contribution.div_(delta_in);
+    tiny = delta_in.abs_() < eps;  // delta_in is not needed after the division
   }
-  return torch::where(delta_in.abs() < eps, plain, contribution / delta_in);
+  // Where |z − z'| < eps, the plain gradient replaces Δy/Δz. It costs a backward through the
+  // layer, made only when some entry needs it.
+  if (!tiny.any().item<bool>()) return contribution;
+  const torch::Tensor plain = layer_vjp(a, grad);
+  torch::NoGradGuard no_grad;
+  return torch::where(tiny, plain, contribution);
 }
 
 }  // namespace detail
@@ -171,8 +196,10 @@ inline torch::Tensor deeplift_backward(const DeepLiftLayer& layer, const DeepLif
 /// (f(z) − f(z'))/(z − z') (its plain derivative where |z − z'| < eps); max-pooling uses
 /// Captum's cross-maximum rule. attributions = (x − x') ⊙ multipliers, which satisfy
 /// summation-to-delta: Σ attributions = F(x) − F(x'). Matches Captum 0.7's `DeepLift`.
-/// Costs two forwards (input and reference) and one backward over N rows. The network's mode and
-/// parameters are left as they are.
+/// Costs two forwards (input and reference) and one backward over N rows, plus elementwise work
+/// at the nonlinearities; a reference shared by all samples (the default zeros, or a baseline
+/// broadcast over the batch) is run forward as a single row. The network's mode and parameters
+/// are left as they are.
 ///
 /// Example:
 /// @code
@@ -199,7 +226,12 @@ inline torch::Tensor deeplift(torch::nn::Sequential& net, const torch::Tensor& i
   torch::AutoGradMode grad_mode(true);
   std::vector<detail::DeepLiftActivations> acts;
   acts.reserve(layers.size());
-  torch::Tensor x = input.detach(), r = baseline.detach().contiguous();
+  // A reference shared by all samples (the default zeros, or a baseline without a batch
+  // dimension or with one row) runs through the network once, as one row.
+  const bool shared = !options.baseline().defined() ||
+                      options.baseline().dim() < input.dim() || options.baseline().size(0) == 1;
+  torch::Tensor x = input.detach();
+  torch::Tensor r = (shared ? baseline.narrow(0, 0, 1) : baseline).detach().contiguous();
   for (auto& layer : layers) {
     acts.push_back(detail::deeplift_forward(layer, x, r));
     x = acts.back().out_x;
