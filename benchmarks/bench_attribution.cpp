@@ -4,9 +4,10 @@
 //                         batch, or in chunks of `chunk` path rows: internal_batch_size);
 //                         ratio_to_fwd_bwd = time / (forward + input-gradient backward over the
 //                         N·m path rows, in the same passes), target <= 1.1.
-// DeepLIFT/<device>       time of rar::deeplift on a Sequential MNIST CNN;
-//                         ratio_to_2fwd_bwd = time / (forward of x + forward of x' + one
-//                         input-gradient backward over the N inputs), target <= 1.5;
+// DeepLIFT/<device>       time of rar::deeplift on a Sequential MNIST CNN, with the default
+//                         zero reference (shared:1, run as one row) or a reference tensor per
+//                         sample (shared:0); ratio_to_2fwd_bwd = time / (forward of x + forward
+//                         of x' + one input-gradient backward over the N inputs), target <= 1.5;
 //                         ratio_to_fwd_bwd_2n = time / (forward + backward over [x; x']).
 #include <algorithm>
 #include <rar/rar.hpp>
@@ -60,9 +61,10 @@ torch::nn::Sequential sequential_mnist_cnn() {
                         nn::Linear(64 * 7 * 7, 1024), nn::ReLU(), nn::Linear(1024, 10));
 }
 
-// Args: {N}.
+// Args: {N, shared}.
 void bm_deeplift(benchmark::State& state, torch::Device device) {
   const int64_t n = state.range(0);
+  const bool shared = state.range(1) != 0;
   auto net = sequential_mnist_cnn();
   net->eval();
   net->to(device);
@@ -73,7 +75,9 @@ void bm_deeplift(benchmark::State& state, torch::Device device) {
     y = net->forward(x).argmax(1);
   }
   const torch::Tensor reference = torch::zeros_like(x);
-  const auto options = rar::DeepLiftOptions().target(y).baseline(reference);
+  // shared: the default reference (zeros, broadcast over the batch); else one row per sample.
+  const auto options = shared ? rar::DeepLiftOptions().target(y)
+                              : rar::DeepLiftOptions().target(y).baseline(reference);
   // The limit: the two forward passes and the one backward pass DeepLIFT is made of.
   auto two_fwd_bwd = [&] {
     const torch::Tensor p = x.detach().requires_grad_(true);
@@ -128,7 +132,7 @@ void register_attribution() {
     auto* d = benchmark::RegisterBenchmark(
         ("DeepLIFT/mnist_cnn/" + device_name).c_str(),
         [device = device](benchmark::State& s) { bm_deeplift(s, device); });
-    d->ArgNames({"N"})->Args({1})->Args({16})->Args({64})->Args({256})->UseManualTime();
+    d->ArgNames({"N", "shared"})->ArgsProduct({{1, 16, 64, 256}, {1, 0}})->UseManualTime();
     d->Unit(benchmark::kMillisecond);
     if (cpu) d->MinTime(0.5);
   }

@@ -1,5 +1,6 @@
 #include "support/experiment.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -327,10 +328,11 @@ Net load_model(const std::string& path) {
   if (!std::filesystem::is_regular_file(path))
     throw std::runtime_error(path + ": no such checkpoint file");
   torch::Tensor v;
+  torch::serialize::InputArchive archive, model_archive;
   try {
-    torch::serialize::InputArchive archive;
     archive.load_from(path);
     archive.read("net_config", v);
+    archive.read("model", model_archive);
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": not a rar example checkpoint (" +
                              std::string(e.what_without_backtrace()).substr(0, 160) + ")");
@@ -349,6 +351,25 @@ Net load_model(const std::string& path) {
   nc.leaky_slope = at(8);
   nc.standardize = at(9) != 0.0;
   Net net(nc);
+  // The network takes the dtype its parameters were saved in (a float64 model stays float64).
+  // Module::save nests one archive per submodule: follow the first parameter's dotted name.
+  const auto parameters = net->named_parameters();
+  if (parameters.size() > 0) {
+    const std::string& key = parameters[0].key();
+    torch::serialize::InputArchive* level = &model_archive;
+    std::vector<torch::serialize::InputArchive> path_archives;
+    path_archives.reserve(static_cast<size_t>(std::count(key.begin(), key.end(), '.')));
+    size_t begin = 0;
+    bool found = true;
+    for (size_t dot; found && (dot = key.find('.', begin)) != std::string::npos; begin = dot + 1) {
+      path_archives.emplace_back();
+      found = level->try_read(key.substr(begin, dot - begin), path_archives.back());
+      level = &path_archives.back();
+    }
+    torch::Tensor first;
+    if (found && level->try_read(key.substr(begin), first) && first.is_floating_point())
+      net->to(first.scalar_type());
+  }
   load_checkpoint(path, net, nullptr);
   net->eval();
   return net;

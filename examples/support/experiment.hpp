@@ -101,7 +101,8 @@ void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer*
 /// one-line error naming the path when it is missing or unreadable.
 int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer);
 
-/// Builds the network recorded in a checkpoint and loads its weights (eval mode, CPU).
+/// Builds the network recorded in a checkpoint and loads its weights (eval mode, CPU, in the
+/// dtype the parameters were saved in).
 Net load_model(const std::string& path);
 
 /// NA, AA, IN and CO of `net` on `test`, with progress lines.

@@ -64,6 +64,32 @@ void check_same_parameters(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+TEST_CASE("load_model restores a checkpoint in the dtype it was saved in", "[examples][checkpoint]") {
+  TempDir tmp;
+  rar::examples::NetConfig config;
+  config.conv1 = 3, config.conv2 = 4, config.fc = 8;
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    torch::manual_seed(3);
+    rar::examples::Net net(config);
+    net->to(dtype);
+    // float64 values that float32 cannot hold: a rounding load would change them.
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : net->parameters()) p.add_(1e-12);
+    }
+    const std::string path = tmp / "net.pt";
+    rar::examples::save_checkpoint(path, net, nullptr, 7);
+    const auto loaded = rar::examples::load_model(path);
+    const auto saved = net->parameters(), back = loaded->parameters();
+    REQUIRE(saved.size() == back.size());
+    for (size_t i = 0; i < saved.size(); ++i) {
+      CHECK(back[i].scalar_type() == dtype);
+      CHECK(back[i].equal(saved[i]));
+    }
+    CHECK(!loaded->is_training());
+  }
+}
+
 TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a non-zero exit",
           "[examples][cli]") {
   TempDir tmp;
