@@ -176,11 +176,12 @@ inline torch::Tensor deeplift_backward(const DeepLiftLayer& layer, const DeepLif
       contribution.add_(unpool(grad * (out_x - cross_max), a.indices_r, a.in_x, two_d));
     }
     contribution.div_(delta_in);
-    tiny = delta_in.abs_() < eps;  // delta_in is not needed after the division
+    delta_in.abs_();  // only |Δz| is needed after the division
+    // Where |z − z'| < eps, the plain gradient replaces Δy/Δz: one reduction tells whether
+    // any entry needs it, and only then are the mask and a backward through the layer made.
+    if (delta_in.numel() == 0 || !(delta_in.min().item<double>() < eps)) return contribution;
+    tiny = delta_in < eps;
   }
-  // Where |z − z'| < eps, the plain gradient replaces Δy/Δz. It costs a backward through the
-  // layer, made only when some entry needs it.
-  if (!tiny.any().item<bool>()) return contribution;
   const torch::Tensor plain = layer_vjp(a, grad);
   torch::NoGradGuard no_grad;
   return torch::where(tiny, plain, contribution);
