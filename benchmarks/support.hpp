@@ -18,11 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/heap.hpp"
 #include "support/models.hpp"
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 namespace rar {
 namespace bench {
@@ -128,23 +125,17 @@ inline std::vector<std::pair<std::string, torch::Device>> devices() {
   return out;
 }
 
-/// Keeps large tensor buffers on glibc's heap, as the example programs do (examples/support/
-/// cli.cpp): by default glibc maps every allocation above its mmap threshold afresh and unmaps
-/// it on free, so each iteration page-faults its tens of MB of temporaries in again, which
-/// dominated the elementwise-heavy benchmarks (DeepLIFT: ratio 1.8 instead of 1.3 at N = 256).
-/// RAR_BENCH_SYSTEM_MALLOC=1 keeps glibc's defaults. Returns what the run uses.
+/// Keeps large tensor buffers on glibc's heap as the example programs do
+/// (`rar::examples::keep_large_buffers_on_heap`): with glibc's defaults every iteration
+/// page-faults its tens of MB of temporaries in again, which dominated the elementwise-heavy
+/// benchmarks (DeepLIFT: ratio 1.8 instead of 1.3 at N = 256). RAR_BENCH_SYSTEM_MALLOC=1 keeps
+/// glibc's defaults. Returns what the run uses.
 inline std::string configure_malloc() {
-#ifdef __GLIBC__
   const char* keep = std::getenv("RAR_BENCH_SYSTEM_MALLOC");
-  if (keep == nullptr || std::string(keep) != "1") {
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    return "glibc heap only (M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)";
-  }
-  return "glibc defaults";
-#else
-  return "system default";
-#endif
+  if (keep != nullptr && std::string(keep) == "1") return "system defaults";
+  return examples::keep_large_buffers_on_heap()
+             ? "glibc heap only (M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)"
+             : "system defaults";
 }
 
 /// Adds what the timings depend on to the run's context (the console header and the JSON).

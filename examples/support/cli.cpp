@@ -1,10 +1,9 @@
 #include "support/cli.hpp"
 
+#include "support/heap.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <filesystem>
 #include <thread>
 #include <iostream>
@@ -85,12 +84,7 @@ Dataset first(const Dataset& d, int64_t count) {
 }  // namespace
 
 int run_cli(const std::string& program, DatasetKind dataset, int argc, char** argv) {
-#ifdef __GLIBC__
-  // Attacks and RAR steps allocate and free tensors of tens of MB every iteration; glibc would
-  // map and unmap each (page faults cost a third of the run time here). Keep them on the heap.
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
+  keep_large_buffers_on_heap();
   const bool mnist = dataset == DatasetKind::fashion_mnist;
   CLI::App app{program +
                ": reproduce 'Robust Attribution Regularization' (Chen et al., NeurIPS 2019)"};

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -87,45 +88,41 @@ torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
 
 }  // namespace
 
+namespace {
+
+/// Each method's command-line name and its title in the results table.
+struct MethodNames {
+  Method method;
+  const char* name;
+  const char* title;
+};
+constexpr MethodNames kMethods[] = {{Method::natural, "natural", "NATURAL"},
+                                    {Method::madry, "madry", "Madry"},
+                                    {Method::ig_norm, "ig-norm", "IG-NORM"},
+                                    {Method::ig_sum_norm, "ig-sum-norm", "IG-SUM-NORM"},
+                                    {Method::input_grad, "input-grad", "INPUT-GRAD"}};
+
+}  // namespace
+
 Method parse_method(const std::string& name) {
-  if (name == "natural") return Method::natural;
-  if (name == "madry") return Method::madry;
-  if (name == "ig-norm") return Method::ig_norm;
-  if (name == "ig-sum-norm") return Method::ig_sum_norm;
-  if (name == "input-grad") return Method::input_grad;
-  throw std::invalid_argument("unknown method '" + name +
-                              "' (expected natural, madry, ig-norm, ig-sum-norm or input-grad)");
+  std::string expected;
+  const size_t count = std::size(kMethods);
+  for (size_t i = 0; i < count; ++i) {
+    if (name == kMethods[i].name) return kMethods[i].method;
+    expected += (i == 0 ? "" : i + 1 == count ? " or " : ", ") + std::string(kMethods[i].name);
+  }
+  throw std::invalid_argument("unknown method '" + name + "' (expected " + expected + ")");
 }
 
 std::string method_name(Method method) {
-  switch (method) {
-    case Method::natural:
-      return "natural";
-    case Method::madry:
-      return "madry";
-    case Method::ig_norm:
-      return "ig-norm";
-    case Method::ig_sum_norm:
-      return "ig-sum-norm";
-    case Method::input_grad:
-      return "input-grad";
-  }
+  for (const MethodNames& m : kMethods)
+    if (m.method == method) return m.name;
   return "?";
 }
 
 std::string method_title(Method method) {
-  switch (method) {
-    case Method::natural:
-      return "NATURAL";
-    case Method::madry:
-      return "Madry";
-    case Method::ig_norm:
-      return "IG-NORM";
-    case Method::ig_sum_norm:
-      return "IG-SUM-NORM";
-    case Method::input_grad:
-      return "INPUT-GRAD";
-  }
+  for (const MethodNames& m : kMethods)
+    if (m.method == method) return m.title;
   return "?";
 }
 

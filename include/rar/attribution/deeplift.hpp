@@ -40,12 +40,19 @@ struct DeepLiftLayer {
   torch::nn::AnyModule module;
   DeepLiftRule rule;
   std::string name;
-  bool inplace = false;  ///< the module overwrites its input (ReLU/LeakyReLU/ELU inplace option)
+  bool inplace = false;  ///< the module overwrites its input (an `inplace` option is set)
 };
 
 template <class Impl>
 bool is_a(const std::shared_ptr<torch::nn::Module>& m) {
   return std::dynamic_pointer_cast<Impl>(m) != nullptr;
+}
+
+/// Whether `m` is an `Impl` whose `inplace` option is set (it would overwrite its input).
+template <class Impl>
+bool is_inplace(const std::shared_ptr<torch::nn::Module>& m) {
+  const auto impl = std::dynamic_pointer_cast<Impl>(m);
+  return impl != nullptr && impl->options.inplace();
 }
 
 /// Flattens nested Sequentials into their leaf modules and assigns each its rule;
@@ -86,15 +93,9 @@ inline void deeplift_layers(const torch::nn::Sequential& net, const std::string&
                   "(eval), AvgPool1d/2d, AdaptiveAvgPool1d/2d, Identity, ReLU, LeakyReLU, ELU, "
                   "Sigmoid, Tanh, Softplus, MaxPool1d/2d and nested Sequential");
     }
-    bool inplace = false;
-    if (auto relu = std::dynamic_pointer_cast<ReLUImpl>(m)) inplace = relu->options.inplace();
-    if (auto leaky = std::dynamic_pointer_cast<LeakyReLUImpl>(m))
-      inplace = leaky->options.inplace();
-    if (auto elu = std::dynamic_pointer_cast<ELUImpl>(m)) inplace = elu->options.inplace();
-    if (auto dropout = std::dynamic_pointer_cast<DropoutImpl>(m))
-      inplace = dropout->options.inplace();
-    if (auto dropout = std::dynamic_pointer_cast<Dropout2dImpl>(m))
-      inplace = dropout->options.inplace();
+    const bool inplace = is_inplace<ReLUImpl>(m) || is_inplace<LeakyReLUImpl>(m) ||
+                         is_inplace<ELUImpl>(m) || is_inplace<DropoutImpl>(m) ||
+                         is_inplace<Dropout2dImpl>(m);
     layers.push_back({any, rule, name, inplace});
   }
 }
