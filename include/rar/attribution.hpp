@@ -5,6 +5,7 @@
 
 #include <rar/attribution/deeplift.hpp>
 #include <rar/attribution/gradient.hpp>
+#include <rar/attribution/guided_backprop.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/quadrature.hpp>
 #include <rar/attribution/score.hpp>

@@ -49,6 +49,9 @@ namespace rar {
 /// @endcode
 class ScriptModel {
  public:
+  /// Marks TorchScript models: the scope-based methods (DeepLIFT on non-Sequential models,
+  /// guided backprop, `rar::smooth_surrogate`) cannot switch TorchScript operators and say so.
+  using rar_torchscript_tag = void;
   /// Wraps a loaded (or C++-built) TorchScript module; it must have a `forward` method.
   ///
   /// Example:

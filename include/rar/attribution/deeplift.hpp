@@ -9,6 +9,8 @@
 #include <rar/attribution/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
+#include <rar/detail/model.hpp>
+#include <rar/nn/model.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -55,22 +57,23 @@ bool is_inplace(const std::shared_ptr<torch::nn::Module>& m) {
   return impl != nullptr && impl->options.inplace();
 }
 
-/// Flattens nested Sequentials into their leaf modules and assigns each its rule;
-/// an unsupported module raises an error naming it and its position.
-inline void deeplift_layers(const torch::nn::Sequential& net, const std::string& prefix,
-                            std::vector<DeepLiftLayer>& layers) {
+/// Flattens nested Sequentials into their leaf modules and assigns each its rule. Returns
+/// false, with `unsupported` naming the first module the walker has no rule for, when the
+/// Sequential holds one (then the scope-based path runs instead, see `rar::deeplift`).
+inline bool deeplift_layers(const torch::nn::Sequential& net, const std::string& prefix,
+                            std::vector<DeepLiftLayer>& layers, std::string& unsupported) {
   using namespace torch::nn;
   size_t index = 0;
   for (const auto& any : *net) {
     const std::string name = prefix + std::to_string(index++);
     const auto m = any.ptr();
     if (auto seq = std::dynamic_pointer_cast<SequentialImpl>(m)) {
-      deeplift_layers(Sequential(seq), name + ".", layers);
+      if (!deeplift_layers(Sequential(seq), name + ".", layers, unsupported)) return false;
       continue;
     }
     DeepLiftRule rule;
     if (is_a<ReLUImpl>(m) || is_a<LeakyReLUImpl>(m) || is_a<ELUImpl>(m) || is_a<SigmoidImpl>(m) ||
-        is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m)) {
+        is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m) || rar::nn::detail::is_rar_activation(*m)) {
       rule = DeepLiftRule::rescale;
     } else if (is_a<MaxPool1dImpl>(m)) {
       rule = DeepLiftRule::maxpool1d;
@@ -88,16 +91,15 @@ inline void deeplift_layers(const torch::nn::Sequential& net, const std::string&
                is_a<IdentityImpl>(m)) {
       rule = DeepLiftRule::linear;
     } else {
-      TORCH_CHECK(false, "rar::deeplift: unsupported module ", m->name(), " at position ", name,
-                  "; supported: Linear, Conv1d/2d, Flatten, Unflatten, Dropout, BatchNorm1d/2d "
-                  "(eval), AvgPool1d/2d, AdaptiveAvgPool1d/2d, Identity, ReLU, LeakyReLU, ELU, "
-                  "Sigmoid, Tanh, Softplus, MaxPool1d/2d and nested Sequential");
+      unsupported = m->name() + " at position " + name;
+      return false;
     }
     const bool inplace = is_inplace<ReLUImpl>(m) || is_inplace<LeakyReLUImpl>(m) ||
                          is_inplace<ELUImpl>(m) || is_inplace<DropoutImpl>(m) ||
                          is_inplace<Dropout2dImpl>(m);
     layers.push_back({any, rule, name, inplace});
   }
+  return true;
 }
 
 /// The activations of one layer for the input (x, with its graph) and the reference (r). The
@@ -188,72 +190,192 @@ inline torch::Tensor deeplift_backward(const DeepLiftLayer& layer, const DeepLif
   return torch::where(tiny, plain, contribution);
 }
 
+/// The output gradient that selects the explained score: one-hot of `target` for `[N, C]`
+/// outputs, ones for `[N]` outputs without a target.
+inline torch::Tensor deeplift_output_grad(const char* fn, const torch::Tensor& out,
+                                          const torch::Tensor& target) {
+  if (target.defined()) {
+    TORCH_CHECK(out.dim() == 2, fn, ": with a target the network output must be [N, C], got ",
+                out.sizes());
+    return torch::zeros_like(out).scatter_(1, gather_target(fn, out, target), 1.0);
+  }
+  TORCH_CHECK(out.dim() == 1, fn, ": without a target the network output must be [N], got ",
+              out.sizes());
+  return torch::ones_like(out);
+}
+
+/// Whether the reference is one row shared by every sample (the default zeros, or a baseline
+/// without a batch dimension or with one row): it then runs forward as one row.
+inline bool shared_reference(const DeepLiftOptions& options, const torch::Tensor& input) {
+  return !options.baseline().defined() || options.baseline().dim() < input.dim() ||
+         options.baseline().size(0) == 1;
+}
+
+/// The Sequential walker (with Captum's max-pool rule), for Sequentials whose every leaf it
+/// knows; `layers` come from `deeplift_layers`.
+inline torch::Tensor deeplift_sequential(std::vector<DeepLiftLayer>& layers,
+                                         const torch::Tensor& input, const torch::Tensor& baseline,
+                                         const torch::Tensor& target, bool shared, double eps) {
+  const char* fn = "rar::deeplift";
+  TORCH_CHECK(!layers.empty(), fn, ": the network has no layers");
+  torch::AutoGradMode grad_mode(true);
+  std::vector<DeepLiftActivations> acts;
+  acts.reserve(layers.size());
+  torch::Tensor x = input.detach();
+  torch::Tensor r = (shared ? baseline.narrow(0, 0, 1) : baseline).detach().contiguous();
+  for (auto& layer : layers) {
+    acts.push_back(deeplift_forward(layer, x, r));
+    x = acts.back().out_x;
+    r = acts.back().out_r;
+  }
+  torch::Tensor grad = deeplift_output_grad(fn, x, target);
+  for (size_t i = layers.size(); i-- > 0;)
+    grad = deeplift_backward(layers[i], acts[i], grad, eps);
+  return ((input - baseline) * grad).detach();
+}
+
+/// DeepLIFT through `rar::nn` activations: the reference runs first and each activation call
+/// records (z′, f(z′)); the input runs next and each call, in the same order, replaces its
+/// derivative by the rescale multiplier. Two forwards (the shared reference as one row) and
+/// one backward.
+template <class Model>
+torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
+                              const torch::Tensor& baseline, const torch::Tensor& target,
+                              bool shared, double eps) {
+  const char* fn = "rar::deeplift";
+  rar::nn::detail::DeepLiftTape tape;
+  tape.eps = eps;
+  {
+    rar::nn::Scope scope(rar::nn::Rule::rescale);
+    scope.state().tape = &tape;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor r = (shared ? baseline.narrow(0, 0, 1) : baseline).detach();
+    call_model(model, r);
+    TORCH_CHECK(scope.calls() > 0, fn,
+                ": the model called no rar::nn activation, so DeepLIFT cannot see its "
+                "nonlinearities; build it with rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh or "
+                "Softplus (drop-ins for torch::nn's), or rar::nn::functional::relu, ... in a "
+                "custom forward");
+  }
+  tape.recording = false;
+  torch::AutoGradMode grad_mode(true);
+  rar::nn::Scope scope(rar::nn::Rule::rescale);
+  scope.state().tape = &tape;
+  const torch::Tensor x = input.detach().requires_grad_(true);
+  const torch::Tensor out = call_model(model, x);
+  TORCH_CHECK(tape.next == tape.entries.size(), fn, ": the model called ", tape.next,
+              " rar::nn activations on the input but ", tape.entries.size(),
+              " on the reference; DeepLIFT needs a forward whose activation calls do not depend "
+              "on the data");
+  TORCH_CHECK(out.dim() >= 1 && out.size(0) == input.size(0), fn,
+              ": the model must return one row per sample, [", input.size(0), ", ...], got ",
+              out.sizes());
+  const torch::Tensor grad_out = deeplift_output_grad(fn, out, target);
+  torch::Tensor grad = torch::autograd::grad({out}, {x}, {grad_out}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true)[0];
+  if (!grad.defined()) grad = torch::zeros_like(x);
+  return ((input - baseline) * grad).detach();
+}
+
 }  // namespace detail
 
-/// DeepLIFT attributions with the rescale rule for a Sequential network.
+/// DeepLIFT attributions with the rescale rule (Shrikumar et al., ICML 2017), for any model
+/// whose nonlinearities are `rar::nn` activations, or a Sequential of `torch::nn` layers.
 ///
-/// The input and the reference are run through the network side by side. Linear layers (Linear,
-/// Conv, pooling by averages, batch norm in eval mode, ...) propagate gradients as usual; each
-/// elementwise nonlinearity y = f(z) replaces its derivative by the multiplier
-/// (f(z) − f(z'))/(z − z') (its plain derivative where |z − z'| < eps); max-pooling uses
-/// Captum's cross-maximum rule. attributions = (x − x') ⊙ multipliers, which satisfy
-/// summation-to-delta: Σ attributions = F(x) − F(x'). Matches Captum 0.7's `DeepLift`.
-/// Costs two forwards (input and reference) and one backward over N rows, plus elementwise work
-/// at the nonlinearities; a reference shared by all samples (the default zeros, or a baseline
-/// broadcast over the batch) is run forward as a single row. The network's mode and parameters
-/// are left as they are.
+/// The input and the reference are run through the network side by side. Linear operations
+/// (Linear, Conv, average pooling, batch norm in eval mode, residual adds, concatenation, ...)
+/// propagate gradients as usual; each elementwise nonlinearity y = f(z) replaces its
+/// derivative by the multiplier (f(z) − f(z′))/(z − z′) (its plain derivative where
+/// |z − z′| < eps). attributions = (x − x′) ⊙ multipliers satisfy summation-to-delta:
+/// Σ attributions = F(x) − F(x′). Matches Captum 0.7's `DeepLift`.
+///
+/// Two paths, one result:
+/// - A `torch::nn::Sequential` whose every leaf is a known layer (Linear, Conv1d/2d, Flatten,
+///   Unflatten, Dropout, BatchNorm1d/2d in eval, AvgPool, AdaptiveAvgPool, Identity, MaxPool1d/2d,
+///   and the `torch::nn` or `rar::nn` ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus; nested
+///   Sequentials) is walked layer by layer; max-pooling then uses Captum's cross-maximum rule,
+///   which keeps summation-to-delta exact.
+/// - Any other model (a custom module with residual connections, a lambda, a Sequential with a
+///   custom child) runs whole, inside a scope in which every `rar::nn` activation applies the
+///   rescale rule: the reference first (its activation calls are recorded), then the input
+///   (each call, in the same order, uses the recorded reference activations). The model's
+///   nonlinearities must be `rar::nn` ones: a `torch::nn` activation in its module tree, a
+///   TorchScript model, or a forward that calls no `rar::nn` activation raises an error. Max
+///   pooling there passes the plain gradient (use average pooling, or a Sequential, for exact
+///   summation-to-delta).
+///
+/// Costs two forwards (input and reference) and one backward over N rows; a reference shared by
+/// all samples (the default zeros, or a baseline broadcast over the batch) runs as one row. The
+/// model's mode and parameters are left as they are; use eval mode (batch norm in training mode
+/// is refused).
 ///
 /// Example:
 /// @code
-/// torch::nn::Sequential net(torch::nn::Linear(4, 8), torch::nn::ReLU(), torch::nn::Linear(8, 3));
+/// struct ResidualImpl : torch::nn::Module {
+///   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+///   rar::nn::ReLU relu1{nullptr}, relu2{nullptr};
+///   ResidualImpl()
+///       : fc1(register_module("fc1", torch::nn::Linear(8, 8))),
+///         fc2(register_module("fc2", torch::nn::Linear(8, 3))),
+///         relu1(register_module("relu1", rar::nn::ReLU())),
+///         relu2(register_module("relu2", rar::nn::ReLU())) {}
+///   torch::Tensor forward(const torch::Tensor& x) { return fc2(relu2(x + relu1(fc1(x)))); }
+/// };
+/// TORCH_MODULE(Residual);
+/// Residual net;
 /// auto attr = rar::deeplift(net, x, rar::DeepLiftOptions().target(y));
 /// @endcode
-/// @param net the network; nested Sequentials are flattened
+/// @param model the model: a Sequential, a module holder, a module or a callable
 /// @param input batch `[N, ...]`, float32 or float64
 /// @param options baseline, target, eps
 /// @return attributions, shape/dtype/device of `input`
-inline torch::Tensor deeplift(torch::nn::Sequential& net, const torch::Tensor& input,
-                              const DeepLiftOptions& options = {}) {
+template <class Model>
+torch::Tensor deeplift(Model&& model, const torch::Tensor& input,
+                       const DeepLiftOptions& options = {}) {
+  detail::static_check_model<Model>();
   const char* fn = "rar::deeplift";
   detail::check_batch(fn, "input", input);
   TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
   const torch::Tensor baseline = detail::expand_baseline(fn, options.baseline(), input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());
-
-  std::vector<detail::DeepLiftLayer> layers;
-  detail::deeplift_layers(net, "", layers);
-  TORCH_CHECK(!layers.empty(), fn, ": the network has no layers");
-
-  torch::AutoGradMode grad_mode(true);
-  std::vector<detail::DeepLiftActivations> acts;
-  acts.reserve(layers.size());
-  // A reference shared by all samples (the default zeros, or a baseline without a batch
-  // dimension or with one row) runs through the network once, as one row.
-  const bool shared = !options.baseline().defined() ||
-                      options.baseline().dim() < input.dim() || options.baseline().size(0) == 1;
-  torch::Tensor x = input.detach();
-  torch::Tensor r = (shared ? baseline.narrow(0, 0, 1) : baseline).detach().contiguous();
-  for (auto& layer : layers) {
-    acts.push_back(detail::deeplift_forward(layer, x, r));
-    x = acts.back().out_x;
-    r = acts.back().out_r;
-  }
-
-  // The multipliers at the output: the target's logit.
-  torch::Tensor grad;
-  if (target.defined()) {
-    TORCH_CHECK(x.dim() == 2, fn, ": with a target the network output must be [N, C], got ",
-                x.sizes());
-    grad = torch::zeros_like(x).scatter_(1, detail::gather_target(fn, x, target), 1.0);
+  const bool shared = detail::shared_reference(options, input);
+  constexpr const char* what =
+      "DeepLIFT must replace the derivative of every nonlinearity by its rescale multiplier";
+  using D = std::decay_t<Model>;
+  if constexpr (rar::nn::detail::is_torchscript_v<D>) {
+    TORCH_CHECK(false, fn,
+                ": TorchScript models are not supported: their activations are TorchScript "
+                "operators that rar cannot switch to the rescale rule; build the model in C++ "
+                "with rar::nn activations, or use a Sequential of torch::nn layers");
+    return {};
+  } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
+    std::vector<detail::DeepLiftLayer> layers;
+    std::string unsupported;
+    TORCH_CHECK(!model.is_empty(), fn, ": the Sequential is an empty holder");
+    if (detail::deeplift_layers(model, "", layers, unsupported))
+      return detail::deeplift_sequential(layers, input, baseline, target, shared, options.eps());
+    // A custom child (e.g. a residual block): the whole Sequential runs in the scope, with its
+    // direct torch::nn activations swapped for their rar::nn twins (same weights).
+    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
+    rar::nn::detail::check_no_torch_activations(fn, twin, what);
+    rar::nn::detail::check_batch_norm_eval(fn, twin);
+    return detail::deeplift_scoped(twin, input, baseline, target, shared, options.eps());
   } else {
-    TORCH_CHECK(x.dim() == 1, fn, ": without a target the network output must be [N], got ",
-                x.sizes());
-    grad = torch::ones_like(x);
+    rar::nn::detail::check_no_torch_activations(fn, model, what);
+    rar::nn::detail::check_batch_norm_eval(fn, model);
+    return detail::deeplift_scoped(model, input, baseline, target, shared, options.eps());
   }
-  for (size_t i = layers.size(); i-- > 0;)
-    grad = detail::deeplift_backward(layers[i], acts[i], grad, options.eps());
-  return ((input - baseline) * grad).detach();
+}
+
+/// DeepLIFT for a `torch::nn::Sequential` lvalue (the original signature; same as the template).
+/// @param net the network
+/// @param input batch `[N, ...]`
+/// @param options baseline, target, eps
+/// @return attributions, shape/dtype/device of `input`
+inline torch::Tensor deeplift(torch::nn::Sequential& net, const torch::Tensor& input,
+                              const DeepLiftOptions& options = {}) {
+  return deeplift<const torch::nn::Sequential&>(net, input, options);
 }
 
 }  // namespace rar

@@ -3,6 +3,7 @@
 /// SmoothGrad (Smilkov et al. 2017), SmoothGrad² and VarGrad (Adebayo et al. 2018) over any
 /// attribution method, like Captum 0.7's `NoiseTunnel`.
 
+#include <rar/core/explainer.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
 #include <rar/detail/random.hpp>
@@ -37,32 +38,42 @@ struct SmoothGradOptions {
   RAR_ARG(NoiseKind, kind) = NoiseKind::smoothgrad;
   /// Seed of the noise; the same seed gives the same result on every device.
   RAR_ARG(uint64_t, seed) = 0;
+  /// Class per sample, int64 `[N]` or 0-dim, passed to an explainer `method` (ignored by a
+  /// two-argument method, which captures its own).
+  RAR_ARG(torch::Tensor, target);
+  /// Ask an explainer `method` for differentiable attributions (the average is then
+  /// differentiable w.r.t. the input too).
+  RAR_ARG(bool, create_graph) = false;
 };
 
 /// SmoothGrad over an attribution method: aggregates `method(model, x + noise)` over
 /// `samples` Gaussian perturbations of the input.
 ///
 /// The method is called once per noise sample on a batch of the input's size, so a method that
-/// captures a per-sample target `[N]` works unchanged.
+/// captures a per-sample target `[N]` works unchanged. The noise of call s is drawn from the
+/// stream of `seed` (the same noise for the same seed on every device and every call).
 ///
 /// Example:
 /// @code
-/// auto ig = [&](auto& m, const torch::Tensor& x) {
-///   return rar::integrated_gradients(m, x, rar::IGOptions().target(y).steps(16));
-/// };
-/// torch::Tensor smooth = rar::smooth_grad(model, ig, x, rar::SmoothGradOptions().samples(20));
+/// torch::Tensor smooth = rar::smooth_grad(
+///     model, rar::explain::integrated_gradients(rar::IGOptions().steps(16)), x,
+///     rar::SmoothGradOptions().samples(20).target(y));
+/// // or, as an explainer usable by every tool:
+/// auto smooth_ig = rar::explain::smooth_grad(rar::explain::integrated_gradients());
 /// @endcode
 /// @param model any model, passed on to `method`
-/// @param method callable `(model, input) -> attributions` (same shape as input)
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
+///        callable `(model, input)` / `(model, input, target)` (same shape as input)
 /// @param input batch `[N, ...]`, float32 or float64
 /// @param options samples, stddev, kind, seed
 /// @return aggregated attributions, shape/dtype/device of `input`
 template <class Model, class Method>
 torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& input,
                           const SmoothGradOptions& options = {}) {
-  static_assert(std::is_invocable_r_v<torch::Tensor, Method&, Model&, const torch::Tensor&>,
-                "rar::smooth_grad: method must be callable as "
-                "torch::Tensor(model, const torch::Tensor& input)");
+  static_assert(detail::is_attribution_method_v<Method, Model>,
+                "rar::smooth_grad: method must be an explainer callable as torch::Tensor(model, "
+                "const torch::Tensor& input, const torch::Tensor& target, bool create_graph), "
+                "or torch::Tensor(model, const torch::Tensor& input)");
   const char* fn = "rar::smooth_grad";
   detail::check_batch(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
@@ -71,7 +82,8 @@ torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& i
   torch::Tensor sum, sum_sq;
   for (int64_t s = 0; s < options.samples(); ++s) {
     const torch::Tensor noisy = input + options.stddev() * detail::normal_like(gen, input);
-    const torch::Tensor a = method(model, noisy);
+    const torch::Tensor a = detail::call_explainer(fn, method, model, noisy, options.target(),
+                                                   options.create_graph());
     TORCH_CHECK(a.sizes() == input.sizes(), fn,
                 ": method must return attributions of the input's shape ", input.sizes(),
                 ", got ", a.sizes());

@@ -1,0 +1,16 @@
+#pragma once
+/// @file
+/// The `rar::nn` area: drop-in activations that rar's methods can switch (DeepLIFT's rescale
+/// rule, softplus surrogates, guided backprop), their functional forms and the scopes.
+///
+/// Example:
+/// @code
+/// #include <rar/nn.hpp>
+/// torch::nn::Sequential net(torch::nn::Linear(4, 8), rar::nn::ReLU(), torch::nn::Linear(8, 2));
+/// @endcode
+
+#include <rar/nn/activation.hpp>
+#include <rar/nn/functional.hpp>
+#include <rar/nn/model.hpp>
+#include <rar/nn/scope.hpp>
+#include <rar/nn/surrogate.hpp>

@@ -1,0 +1,245 @@
+#pragma once
+/// @file
+/// Functional forms of the `rar::nn` activations: `rar::nn::functional::relu(x)` and friends.
+/// Outside a `rar::nn::Scope` each returns exactly what its `torch::nn::functional` namesake
+/// returns; inside one it follows the scope (softplus surrogate, DeepLIFT rescale rule, guided
+/// backprop, deconvolution). Call these in a custom `forward` instead of `torch::relu` so that
+/// every method of rar sees the nonlinearity.
+
+#include <rar/nn/scope.hpp>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace rar {
+namespace nn {
+namespace detail {
+
+/// Which elementwise nonlinearity.
+enum class ActivationKind : int64_t { relu, leaky_relu, elu, sigmoid, tanh, softplus };
+
+/// One elementwise nonlinearity with its parameters.
+struct Activation {
+  ActivationKind kind = ActivationKind::relu;
+  double a = 0.0;           ///< LeakyReLU: negative slope; ELU: alpha; Softplus: beta
+  double threshold = 20.0;  ///< Softplus: linear above beta·z > threshold
+
+  /// The activation at `z`, with ReLU-like kinds smoothed to softplus_β when `beta` > 0 (the
+  /// leaky part kept: LeakyReLU(a) becomes a·z + (1 − a)·softplus_β(z)). Differentiable.
+  torch::Tensor operator()(const torch::Tensor& z, double beta) const {
+    switch (kind) {
+      case ActivationKind::relu:
+        return beta > 0 ? torch::softplus(z, beta, 20.0) : torch::relu(z);
+      case ActivationKind::leaky_relu:
+        if (beta > 0) return a * z + (1.0 - a) * torch::softplus(z, beta, 20.0);
+        return torch::leaky_relu(z, a);
+      case ActivationKind::elu:
+        return torch::elu(z, a);
+      case ActivationKind::sigmoid:
+        return torch::sigmoid(z);
+      case ActivationKind::tanh:
+        return torch::tanh(z);
+      case ActivationKind::softplus:
+        return torch::softplus(z, a, threshold);
+    }
+    TORCH_INTERNAL_ASSERT(false, "unknown activation kind");
+    return {};
+  }
+
+  /// The activation's own derivative at `z` (elementwise), computed by autograd so that it is
+  /// exactly torch's (e.g. ReLU'(0) = 0).
+  torch::Tensor derivative(const torch::Tensor& z, double beta) const {
+    torch::AutoGradMode grad_mode(true);
+    const torch::Tensor leaf = z.detach().requires_grad_(true);
+    const torch::Tensor y = (*this)(leaf, beta);
+    return torch::autograd::grad({y}, {leaf}, {torch::ones_like(y)})[0];
+  }
+};
+
+/// DeepLIFT's rescale rule as an autograd function: forward y = f(z), backward
+/// ∂L/∂z = ∂L/∂y · (f(z) − f(z′))/(z − z′), the plain f′(z) where |z − z′| < eps.
+struct RescaleFunction : public torch::autograd::Function<RescaleFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
+                               const torch::Tensor& reference_input,
+                               const torch::Tensor& reference_output, int64_t kind, double a,
+                               double threshold, double beta, double eps) {
+    const Activation f{static_cast<ActivationKind>(kind), a, threshold};
+    torch::Tensor y = f(z, beta);
+    torch::Tensor delta_in = z - reference_input;
+    torch::Tensor multiplier = (y - reference_output).div_(delta_in);
+    delta_in.abs_();
+    // One reduction tells whether any entry needs the plain derivative.
+    if (delta_in.numel() > 0 && delta_in.min().item<double>() < eps)
+      multiplier = torch::where(delta_in < eps, f.derivative(z, beta), multiplier);
+    ctx->save_for_backward({multiplier});
+    return y;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const torch::Tensor multiplier = ctx->get_saved_variables()[0];
+    return {grad_outputs[0] * multiplier, torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(),         torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+/// Guided backprop and deconvolution through a ReLU (Springenberg et al. 2015; Zeiler & Fergus
+/// 2014; Captum 0.7's `GuidedBackprop`/`Deconvolution`): forward y = f(z); backward
+/// relu(∂L/∂y · f′(z)) (guided) or relu(∂L/∂y) (deconvolution). With a smoothed ReLU
+/// (softplus_β) f′(z) = σ(βz), so the rule stays differentiable for `create_graph`.
+struct GuidedReluFunction : public torch::autograd::Function<GuidedReluFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
+                               double beta, bool deconvolution) {
+    ctx->saved_data["beta"] = beta;
+    ctx->saved_data["deconvolution"] = deconvolution;
+    ctx->save_for_backward({z});
+    return beta > 0 ? torch::softplus(z, beta, 20.0) : torch::relu(z);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const torch::Tensor& grad = grad_outputs[0];
+    if (ctx->saved_data["deconvolution"].toBool())
+      return {torch::relu(grad), torch::Tensor(), torch::Tensor()};
+    const torch::Tensor z = ctx->get_saved_variables()[0];
+    const double beta = ctx->saved_data["beta"].toDouble();
+    // softplus_β′(z) = σ(βz), 1 above the threshold βz > 20 (torch's softplus backward).
+    const torch::Tensor slope =
+        beta > 0 ? torch::where(z * beta > 20.0, torch::ones_like(z), torch::sigmoid(z * beta))
+                 : (z > 0).to(z.scalar_type());
+    return {torch::relu(grad * slope), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+/// The activation inside a scope: what the scope's rule and β make of it.
+inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeState& scope) {
+  ++scope.calls;
+  if (f.kind == ActivationKind::relu) ++scope.relu_calls;
+  switch (scope.rule) {
+    case Rule::plain:
+      return f(z, scope.beta);
+    case Rule::rescale: {
+      TORCH_INTERNAL_ASSERT(scope.tape != nullptr, "rescale scope without a tape");
+      DeepLiftTape& tape = *scope.tape;
+      if (tape.recording) {
+        torch::Tensor y = f(z, scope.beta);
+        tape.entries.push_back({z.detach(), y.detach()});
+        return y;
+      }
+      TORCH_CHECK(tape.next < tape.entries.size(),
+                  "rar::deeplift: the model called more rar::nn activations on the input (call #",
+                  tape.next + 1, ") than on the reference (", tape.entries.size(),
+                  " calls); DeepLIFT needs a forward whose activation calls do not depend on the "
+                  "data");
+      const DeepLiftTape::Entry& ref = tape.entries[tape.next++];
+      const bool rows_ok = ref.input.dim() == z.dim() && z.dim() >= 1 &&
+                           (ref.input.size(0) == 1 || ref.input.size(0) == z.size(0)) &&
+                           ref.input.sizes().slice(1) == z.sizes().slice(1);
+      TORCH_CHECK(rows_ok, "rar::deeplift: activation call #", tape.next,
+                  " saw a tensor of shape ", z.sizes(), " on the input but ", ref.input.sizes(),
+                  " on the reference; DeepLIFT needs a forward whose activation calls do not "
+                  "depend on the data, and activations applied to [N, ...] batches");
+      return RescaleFunction::apply(z, ref.input, ref.output, static_cast<int64_t>(f.kind), f.a,
+                                    f.threshold, scope.beta, tape.eps);
+    }
+    case Rule::guided_backprop:
+    case Rule::deconvolution:
+      // Captum changes ReLU modules only; the other activations keep their derivative.
+      if (f.kind != ActivationKind::relu) return f(z, scope.beta);
+      return GuidedReluFunction::apply(z, scope.beta, scope.rule == Rule::deconvolution);
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown rule");
+  return {};
+}
+
+}  // namespace detail
+
+/// Functional forms of the `rar::nn` activations.
+namespace functional {
+
+/// ReLU: `torch::nn::functional::relu` outside a scope (in place with `inplace(true)`); inside
+/// one, what the scope makes of it (softplus_β, rescale rule, guided backprop, ...).
+///
+/// Example: `torch::Tensor h = rar::nn::functional::relu(conv->forward(x));`
+/// @param input any tensor
+/// @param options inplace (honoured outside scopes only)
+/// @return the activation
+inline torch::Tensor relu(torch::Tensor input, const torch::nn::ReLUOptions& options = {}) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return options.inplace() ? torch::relu_(input) : torch::relu(input);
+  return detail::scoped({detail::ActivationKind::relu}, input, *scope);
+}
+
+/// LeakyReLU(a): `torch::nn::functional::leaky_relu` outside a scope; a·x + (1 − a)·softplus_β
+/// in a surrogate scope; rescale rule under DeepLIFT.
+///
+/// Example: `h = rar::nn::functional::leaky_relu(h, torch::nn::LeakyReLUOptions().negative_slope(0.1));`
+/// @param input any tensor
+/// @param options negative_slope, inplace (honoured outside scopes only)
+/// @return the activation
+inline torch::Tensor leaky_relu(torch::Tensor input,
+                                const torch::nn::LeakyReLUOptions& options = {}) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr)
+    return options.inplace() ? torch::leaky_relu_(input, options.negative_slope())
+                             : torch::leaky_relu(input, options.negative_slope());
+  return detail::scoped({detail::ActivationKind::leaky_relu, options.negative_slope()}, input,
+                        *scope);
+}
+
+/// ELU(α): `torch::nn::functional::elu` outside a scope (already smooth for surrogates; rescale
+/// rule under DeepLIFT).
+///
+/// Example: `h = rar::nn::functional::elu(h);`
+/// @param input any tensor
+/// @param options alpha, inplace (honoured outside scopes only)
+/// @return the activation
+inline torch::Tensor elu(torch::Tensor input, const torch::nn::ELUOptions& options = {}) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr)
+    return options.inplace() ? torch::elu_(input, options.alpha()) : torch::elu(input, options.alpha());
+  return detail::scoped({detail::ActivationKind::elu, options.alpha()}, input, *scope);
+}
+
+/// Sigmoid: `torch::sigmoid` outside a scope; rescale rule under DeepLIFT.
+///
+/// Example: `p = rar::nn::functional::sigmoid(logits);`
+/// @param input any tensor
+/// @return the activation
+inline torch::Tensor sigmoid(const torch::Tensor& input) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return torch::sigmoid(input);
+  return detail::scoped({detail::ActivationKind::sigmoid}, input, *scope);
+}
+
+/// Tanh: `torch::tanh` outside a scope; rescale rule under DeepLIFT.
+///
+/// Example: `h = rar::nn::functional::tanh(h);`
+/// @param input any tensor
+/// @return the activation
+inline torch::Tensor tanh(const torch::Tensor& input) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return torch::tanh(input);
+  return detail::scoped({detail::ActivationKind::tanh}, input, *scope);
+}
+
+/// Softplus(β, threshold): `torch::nn::functional::softplus` outside a scope; rescale rule
+/// under DeepLIFT.
+///
+/// Example: `h = rar::nn::functional::softplus(h, torch::nn::SoftplusOptions().beta(2));`
+/// @param input any tensor
+/// @param options beta, threshold
+/// @return the activation
+inline torch::Tensor softplus(const torch::Tensor& input,
+                              const torch::nn::SoftplusOptions& options = {}) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return torch::softplus(input, options.beta(), options.threshold());
+  return detail::scoped({detail::ActivationKind::softplus, options.beta(), options.threshold()},
+                        input, *scope);
+}
+
+}  // namespace functional
+}  // namespace nn
+}  // namespace rar
