@@ -89,8 +89,14 @@ class Scope {
   explicit Scope(Rule rule) : Scope() { state_.rule = rule; }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
-  /// Restores the enclosing scope.
-  ~Scope() { detail::current_scope() = previous_; }
+  /// Restores the enclosing scope, which also counts the calls made in this one.
+  ~Scope() {
+    if (previous_ != nullptr) {
+      previous_->calls += state_.calls;
+      previous_->relu_calls += state_.relu_calls;
+    }
+    detail::current_scope() = previous_;
+  }
 
   /// Smooths ReLU-like activations to softplus_β (β > 0) in this scope; 0 restores them.
   /// @param beta the softplus sharpness
