@@ -138,13 +138,17 @@ inline std::string configure_malloc() {
              : "system defaults";
 }
 
-/// Adds what the timings depend on to the run's context (the console header and the JSON).
+/// Adds what the timings depend on to the run's context (the console header and the JSON);
+/// every registrar calls it, the first call does the work.
 inline void add_context() {
-  static const std::string malloc_mode = configure_malloc();
-  benchmark::AddCustomContext("malloc", malloc_mode);
-  benchmark::AddCustomContext("libtorch", TORCH_VERSION);
-  benchmark::AddCustomContext("intra_op_threads", std::to_string(at::get_num_threads()));
-  benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "yes" : "no");
+  static const bool added = [] {
+    benchmark::AddCustomContext("malloc", configure_malloc());
+    benchmark::AddCustomContext("libtorch", TORCH_VERSION);
+    benchmark::AddCustomContext("intra_op_threads", std::to_string(at::get_num_threads()));
+    benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "yes" : "no");
+    return true;
+  }();
+  (void)added;
 }
 
 /// Runs `f` at static initialization: benchmarks whose registration depends on the machine
