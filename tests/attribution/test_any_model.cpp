@@ -201,3 +201,25 @@ TEST_CASE("two threads explaining one residual model at once get the serial resu
   b.join();
   CHECK(mismatches.load() == 0);
 }
+
+TEST_CASE("DeepLIFT, guided backprop and the surrogate of a residual network on CUDA match the CPU",
+          "[cuda][any-model]") {
+  if (!torch::cuda::is_available()) {
+    WARN("CUDA is not available: skipping the CUDA variant");
+    return;
+  }
+  auto net = residual_model();
+  const auto& ref = residual_reference();
+  const auto x = ref.tensor("residual.input");
+  const auto y = ref.labels("residual.target");
+  const auto base = ref.tensor("residual.baseline");
+  net->to(torch::kCUDA);
+  const auto dl = rar::deeplift(net, x.cuda(), rar::DeepLiftOptions().target(y.cuda()).baseline(base.cuda()));
+  const auto gb = rar::guided_backprop(net, x.cuda(), rar::GradientOptions().target(y.cuda()));
+  const auto smooth = rar::smooth_surrogate(net, 10.0)(x.cuda());
+  CHECK(dl.is_cuda());
+  CHECK(gb.is_cuda());
+  CHECK(max_rel_diff(dl, ref.tensor("residual.deeplift.base")) < 1e-9);
+  CHECK(max_rel_diff(gb, ref.tensor("residual.guided_backprop")) < 1e-10);
+  CHECK(max_rel_diff(smooth, ref.tensor("residual.smooth.10.output")) < 1e-10);
+}
