@@ -34,3 +34,32 @@
                                                                          \
  private:                                                                \
   T name##_ /* NOLINT */
+
+/// Declares a flat option `name` of type `T` that forwards to the field `field` of the option
+/// block `block` (itself declared with `RAR_ARG`): a chainable setter `name(value)` and getters
+/// that read and write `block().field()`.
+///
+/// One concept's fields are defined once, in a block, and every options struct that uses the
+/// block keeps the flat names users know:
+/// @code
+/// struct MyAttackOptions {
+///   RAR_ARG(rar::AscentOptions, ascent) = rar::AscentOptions();
+///   RAR_ARG_ALIAS(int64_t, ascent, iterations, steps);  // iterations() is ascent().steps()
+/// };
+/// auto opts = MyAttackOptions().iterations(10);  // opts.ascent().steps() == 10
+/// @endcode
+#define RAR_ARG_ALIAS(T, block, name, field)                            \
+ public:                                                                 \
+  inline auto name(const T& new_##name)->decltype(*this) { /* NOLINT */  \
+    this->block##_.field(new_##name);                                    \
+    return *this;                                                        \
+  }                                                                      \
+  inline const T& name() const noexcept { /* NOLINT */                   \
+    return this->block##_.field();                                       \
+  }                                                                      \
+  inline T& name() noexcept { /* NOLINT */                               \
+    return this->block##_.field();                                       \
+  }                                                                      \
+                                                                         \
+ private:                                                                \
+  static_assert(true, "RAR_ARG_ALIAS needs a semicolon")
