@@ -4,7 +4,7 @@
 /// O(n log n), matching `scipy.stats.kendalltau` and `scipy.stats.spearmanr` (ties included).
 ///
 /// This header needs only Eigen and the standard library; the LibTorch wrappers that work on
-/// batches `[N, ...]` are in `rar/metrics/metrics.hpp`.
+/// batches `[N, ...]` are in `rar/metrics/batched_rank_correlation.hpp`.
 
 #include <Eigen/Core>
 

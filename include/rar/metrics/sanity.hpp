@@ -4,12 +4,14 @@
 /// "Sanity Checks for Saliency Maps" (NeurIPS 2018): a map that does not change when the
 /// weights are randomized cannot be explaining what the network learned.
 
+#include <rar/core/explainer.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/random.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
-#include <rar/detail/random.hpp>
 #include <rar/metrics/attribution_map.hpp>
-#include <rar/metrics/metrics.hpp>
+#include <rar/metrics/batched_rank_correlation.hpp>
+#include <rar/metrics/topk.hpp>
 
 #include <torch/torch.h>
 
@@ -31,7 +33,8 @@ struct RandomizationOptions {
   RAR_ARG(int64_t, k) = 100;
   /// Cascading (keep the layers above randomized) or independent (one layer at a time).
   RAR_ARG(bool, cascading) = true;
-  /// Seed of the random weights.
+  /// Seed of the random weights: they come from the stream (seed, 0), layer by layer from the
+  /// output down, weights before biases.
   RAR_ARG(uint64_t, seed) = 0;
   /// How attributions become the compared maps.
   RAR_ARG(MapOptions, map) = MapOptions();
@@ -55,20 +58,22 @@ struct RandomizationStep {
 /// itself, similarity 1).
 ///
 /// Each randomized layer gets Gaussian weights with the standard deviation of its trained
-/// weights (biases likewise), drawn from a CPU generator seeded by `seed`. The model itself is
+/// weights (biases likewise), drawn from the stream (seed, 0) (`rar::seeded_generator`). The
+/// method is any attribution method: an explainer `(model, x, target, create_graph)`, called
+/// with create_graph = false, or an older `(model, x, target)` / `(model, x)` method (through
+/// `rar::detail::call_explainer`). The model itself is
 /// not changed: the test runs on a deep copy (`clone()`), which the module must support
 /// (`torch::nn::Sequential` and every `torch::nn::Cloneable` module do).
 ///
 /// Example:
 /// @code
-/// auto ig = [&](auto& m, const torch::Tensor& x, const torch::Tensor& y) {
-///   return rar::integrated_gradients(m, x, rar::IGOptions().target(y).steps(32));
-/// };
+/// auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(32));
 /// for (const auto& step : rar::parameter_randomization_test(net, ig, x, y))
 ///   std::cout << step.layer << " " << step.spearman << "\n";
 /// @endcode
 /// @param model a module holder (e.g. `torch::nn::Sequential`, a `TORCH_MODULE`)
-/// @param method callable `(model, input, target) -> attributions`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
+///        method `(model, input, target)` or `(model, input)`
 /// @param input batch `[N, ...]`
 /// @param target int64 classes `[N]` (or 0-dim)
 /// @param options k, cascading, seed, map
@@ -81,10 +86,11 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
   static_assert(detail::is_module_holder_v<Holder>,
                 "rar::parameter_randomization_test: model must be a module holder such as "
                 "torch::nn::Sequential or a TORCH_MODULE");
-  static_assert(std::is_invocable_r_v<torch::Tensor, Method&, Holder&, const torch::Tensor&,
-                                      const torch::Tensor&>,
-                "rar::parameter_randomization_test: method must be callable as "
-                "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target)");
+  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>, Holder>,
+                "rar::parameter_randomization_test: method must be an explainer callable as "
+                "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
+                "bool create_graph) (e.g. rar::explain::integrated_gradients(opts)), or a method "
+                "(model, input, target) or (model, input)");
   const char* fn = "rar::parameter_randomization_test";
   detail::check_batch(fn, "input", input);
   const torch::Tensor y = detail::expand_target(fn, target, input.size(0), input.device());
@@ -92,7 +98,9 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
 
   Holder reference = model;
   const torch::Tensor original =
-      attribution_map(method(reference, input, y), options.map()).detach();
+      attribution_map(detail::call_explainer(fn, method, reference, input, y, false),
+                      options.map())
+          .detach();
   const int64_t features = original[0].numel();
   TORCH_CHECK(options.k() >= 1 && options.k() <= features, fn, ": k must be in [1, ", features,
               "], got ", options.k());
@@ -104,7 +112,7 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
   for (const auto& item : model->named_modules())
     if (!item.value()->parameters(/*recurse=*/false).empty())
       layers.emplace_back(item.key(), item.value());
-  at::Generator gen = detail::seeded_generator(options.seed());
+  at::Generator gen = seeded_generator(options.seed(), 0);
   Holder copy(std::dynamic_pointer_cast<Impl>(model->clone()));
   for (size_t i = layers.size(); i-- > 0;) {
     if (!options.cascading()) copy = Holder(std::dynamic_pointer_cast<Impl>(model->clone()));
@@ -114,11 +122,13 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
       auto target_layer = named[layers[i].first];
       for (auto& p : target_layer->parameters(/*recurse=*/false)) {
         const double scale = p.numel() > 1 ? p.std().template item<double>() : 0.01;
-        p.copy_(detail::normal_like(gen, p) * (scale > 0 ? scale : 0.01));
+        p.copy_(normal_like(gen, p) * (scale > 0 ? scale : 0.01));
       }
     }
     const torch::Tensor randomized =
-        attribution_map(method(copy, input, y), options.map()).detach();
+        attribution_map(detail::call_explainer(fn, method, copy, input, y, false),
+                        options.map())
+            .detach();
     steps.push_back({layers[i].first,
                      spearman_rho(original, randomized).nan_to_num(0.0).mean().template item<double>(),
                      topk_intersection(original, randomized, options.k()).mean().template item<double>()});
