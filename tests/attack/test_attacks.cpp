@@ -4,6 +4,7 @@
 
 #include <rar/attack.hpp>
 #include <rar/attribution.hpp>
+#include <rar/explain.hpp>
 #include <rar/metrics/metrics.hpp>
 
 #include <catch2/catch.hpp>
@@ -12,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 using Catch::Contains;
 using rar::test::max_rel_diff;
@@ -293,9 +295,9 @@ TEST_CASE("PGD rejects bad arguments with clear messages", "[pgd][errors]") {
   const auto x = torch::rand({3, 4}, torch::kDouble);
   const auto y = torch::zeros({3}, torch::kLong);
   CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().epsilon(-0.1)),
-                    Contains("rar::pgd_attack: epsilon must be >= 0, got -0.1"));
+                    Contains("rar::pgd_attack: epsilon must be finite and >= 0, got -0.1"));
   CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().step_size(-1)),
-                    Contains("step_size must be >= 0, got -1"));
+                    Contains("step_size must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().steps(-2)),
                     Contains("steps must be >= 0, got -2"));
   CHECK_THROWS_WITH(rar::pgd_attack(model, x, y, rar::PGDOptions().clip_min(1).clip_max(0)),
@@ -600,9 +602,9 @@ TEST_CASE("attribution_attack rejects bad arguments with clear messages",
                                            "8]), got k = 200"));
   CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(0)), Contains("got k = 0"));
   CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).epsilon(-0.3)),
-                    Contains("rar::attribution_attack: epsilon must be >= 0, got -0.3"));
+                    Contains("rar::attribution_attack: epsilon must be finite and >= 0, got -0.3"));
   CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).step_size(-1)),
-                    Contains("step_size must be >= 0, got -1"));
+                    Contains("step_size must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).iterations(-1)),
                     Contains("iterations must be >= 0, got -1"));
   CHECK_THROWS_WITH(attack(rar::AttributionAttackOptions(opts).k(8).clip_min(2)),
@@ -638,6 +640,199 @@ TEST_CASE("attribution_attack rejects bad arguments with clear messages",
   CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, no_graph, x, y,
                                             rar::AttributionAttackOptions(opts).k(8)),
                     Contains("must return attributions differentiable w.r.t. x"));
+}
+
+TEMPLATE_TEST_CASE("the L2 attribution attack stays in the L2 ball and steps along the "
+                   "normalized gradient",
+                   "[attribution_attack][l2]", float, double) {
+  auto& task = half_task();
+  const torch::Dtype dtype = rar::test::dtype_of<TestType>();
+  torch::nn::Sequential net(
+      std::dynamic_pointer_cast<torch::nn::SequentialImpl>(task.net->clone()));
+  net->to(dtype);
+  torch::nn::Sequential smooth = rar::softplus_surrogate(net, 10.0);
+  const torch::Tensor x = task.x.slice(0, 0, 16).to(dtype);
+  const torch::Tensor y = task.y.slice(0, 0, 16);
+  const double eps = 0.8, alpha = 0.2;
+  const double slack = std::is_same<TestType, float>::value ? 1e-6 : 1e-12;
+  std::vector<torch::Tensor> iterates;
+  const auto opts = rar::AttributionAttackOptions()
+                        .norm(rar::Norm::l2)
+                        .k(8)
+                        .epsilon(eps)
+                        .step_size(alpha)
+                        .iterations(6)
+                        .callback([&](int64_t, const torch::Tensor& it, const torch::Tensor&) {
+                          iterates.push_back(it);
+                        });
+  const auto r = rar::attribution_attack(net, smooth, ig_method, x, y, opts);
+  REQUIRE(iterates.size() == 7);
+  CHECK(max_l2(r.adversarial - x) <= eps * (1 + slack));
+  CHECK(max_l2(r.adversarial - x) > 0.1);  // it moves well beyond an L-inf step
+  // Before the ball binds, each step has length α per sample (minus what the range clips).
+  const auto first = (iterates[1] - iterates[0]).flatten(1).norm(2, 1);
+  CHECK(first.max().template item<double>() <= alpha * (1 + slack));
+  CHECK(first.mean().template item<double>() > 0.9 * alpha);
+  for (const auto& it : iterates) CHECK(max_l2(it - x) <= eps * (1 + slack));
+  CHECK(mean_over(r.topk_intersection, r.prediction_kept) < 1.0);
+  // The L2 sign-free step differs from the L-inf attack of the same budget per coordinate.
+  const auto linf = rar::attribution_attack(
+      net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).norm(rar::Norm::linf).callback(rar::AscentCallback()));
+  CHECK_FALSE(linf.adversarial.equal(r.adversarial));
+}
+
+TEST_CASE("a custom objective that lowers the top-k mass is the top-k attack",
+          "[attribution_attack][custom]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 12);
+  const auto y = task.y.slice(0, 0, 12);
+  const int64_t k = 8;
+  int64_t calls = 0;
+  const rar::AttackObjective top_mass = [&](const torch::Tensor& map, const torch::Tensor& original,
+                                            const torch::Tensor& iterate) {
+    ++calls;
+    CHECK(iterate.requires_grad());
+    CHECK(map.sizes() == original.sizes());
+    const int64_t m = map.size(0);
+    const auto top = std::get<1>(original.reshape({m, -1}).topk(k, 1));
+    const auto mask = torch::zeros({m, 64}, map.options()).scatter_(1, top, 1.0);
+    return -(map.reshape({m, -1}) * mask).sum(1);
+  };
+  auto opts = rar::AttributionAttackOptions().k(k).epsilon(0.1).step_size(0.02).iterations(6);
+  const auto builtin = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  const auto custom = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).kind(rar::AttackKind::custom).objective(top_mass));
+  CHECK(calls == 6);
+  CHECK(custom.adversarial.equal(builtin.adversarial));
+  CHECK(custom.topk_intersection.equal(builtin.topk_intersection));
+  CHECK(mean_over(custom.topk_intersection, custom.prediction_kept) < 1.0);
+  // Its value per sample reaches the callback: the mass outside the top-k rises.
+  std::vector<torch::Tensor> values;
+  rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                          rar::AttributionAttackOptions(opts)
+                              .kind(rar::AttackKind::custom)
+                              .objective(top_mass)
+                              .callback([&](int64_t, const torch::Tensor&, const torch::Tensor& v) {
+                                values.push_back(v);
+                              }));
+  REQUIRE(values.size() == 7);
+  CHECK(values[0].sizes() == torch::IntArrayRef({12}));
+  CHECK(values[5].mean().item<double>() > values[0].mean().item<double>());
+  CHECK_FALSE(values[6].defined());
+  // Errors: no objective, or not one value per sample.
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                            rar::AttributionAttackOptions(opts).kind(
+                                                rar::AttackKind::custom)),
+                    Contains("rar::attribution_attack: AttackKind::custom needs an objective"));
+  const rar::AttackObjective scalar = [](const torch::Tensor& map, const torch::Tensor&,
+                                         const torch::Tensor&) { return map.sum(); };
+  CHECK_THROWS_WITH(
+      rar::attribution_attack(
+          task.net, smooth, ig_method, x, y,
+          rar::AttributionAttackOptions(opts).kind(rar::AttackKind::custom).objective(scalar)),
+      Contains("the objective must return one value per attacked sample, shape [12], got []"));
+}
+
+TEST_CASE("the attack's callback sees the whole batch, and stopping early is a shorter attack",
+          "[attribution_attack][callback]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 8);
+  auto y = task.y.slice(0, 0, 8).clone();
+  y[0] = 1 - y[0];  // sample 0 is misclassified: not attacked
+  auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(6);
+  std::vector<torch::Tensor> iterates, values;
+  const auto r = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).callback(
+          [&](int64_t, const torch::Tensor& it, const torch::Tensor& v) {
+            iterates.push_back(it);
+            values.push_back(v);
+          }));
+  REQUIRE(iterates.size() == 7);
+  CHECK(iterates[0].equal(x));
+  for (const auto& it : iterates) {
+    CHECK(it.sizes() == x.sizes());
+    CHECK(it[0].equal(x[0]));  // not attacked: stays at its input
+  }
+  CHECK(std::isnan(values[1][0].item<double>()));
+  CHECK_FALSE(torch::isnan(values[1].slice(0, 1)).any().item<bool>());
+  CHECK_FALSE(r.prediction_kept[0].item<bool>());
+  // A callback that stops after iterate 3 gives the 3-iteration attack.
+  const auto stopped = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).callback(
+          [](int64_t t, const torch::Tensor&, const torch::Tensor&) { return t == 3; }));
+  const auto three = rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                                             rar::AttributionAttackOptions(opts).iterations(3));
+  CHECK(stopped.adversarial.equal(three.adversarial));
+  CHECK(stopped.topk_intersection.equal(three.topk_intersection));
+}
+
+TEST_CASE("a random start for the attribution attack is drawn from the stream (seed, 0) and is a "
+          "candidate",
+          "[attribution_attack][random]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 8);
+  const auto y = task.y.slice(0, 0, 8);
+  std::vector<torch::Tensor> iterates;
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02)
+                        .iterations(0).random_start(true).seed(6);
+  const auto r = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).callback(
+          [&](int64_t, const torch::Tensor& it, const torch::Tensor&) { iterates.push_back(it); }));
+  REQUIRE(iterates.size() == 1);
+  at::Generator gen = rar::seeded_generator(6, 0);
+  const auto start = rar::random_start(gen, x, opts.ball());
+  CHECK(iterates[0].equal(start));
+  // With no steps the start is the only candidate: where it beats the input it is returned.
+  const auto improved = r.improved.cpu();
+  CHECK(improved.any().item<bool>());
+  CHECK(r.adversarial.index({improved}).equal(start.index({improved})));
+  CHECK(r.adversarial.index({~improved}).equal(x.index({~improved})));
+}
+
+TEST_CASE("attribution_attack, its surrogate agreement and explainers from rar::explain",
+          "[attribution_attack][explainers]") {
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 12);
+  const auto y = task.y.slice(0, 0, 12);
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(4);
+  // Integrated gradients: the explainer equals the lambda written with rar::integrated_gradients.
+  const auto ig = rar::explain::integrated_gradients(
+                      rar::IGOptions().steps(16).method(rar::Quadrature::riemann_right))
+                      .graph_steps(8);
+  const auto with_explainer = rar::attribution_attack(task.net, smooth, ig, x, y, opts);
+  const auto with_lambda = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  CHECK(with_explainer.adversarial.equal(with_lambda.adversarial));
+  CHECK(with_explainer.topk_intersection.equal(with_lambda.topk_intersection));
+  CHECK(with_explainer.kendall_tau.equal(with_lambda.kendall_tau));
+  // Saliency likewise.
+  const auto sal = rar::attribution_attack(task.net, smooth, rar::explain::saliency(), x, y, opts);
+  const auto sal_lambda = rar::attribution_attack(task.net, smooth, saliency_method, x, y, opts);
+  CHECK(sal.adversarial.equal(sal_lambda.adversarial));
+  CHECK(mean_over(sal.topk_intersection, sal.prediction_kept) < 1.0);
+  // The smooth surrogate agrees with the network on these inputs; a constant one does not.
+  CHECK(with_explainer.surrogate_agreement.all().item<bool>());
+  const auto always_zero = [](const torch::Tensor& in) {
+    return torch::stack({in.flatten(1).sum(1), torch::zeros({in.size(0)}, in.options())}, 1);
+  };
+  const auto r = rar::attribution_attack(task.net, always_zero, rar::explain::saliency(), x, y,
+                                         rar::AttributionAttackOptions(opts).kind(
+                                             rar::AttackKind::random_sign));
+  CHECK(r.surrogate_agreement.equal(y == 0));
+  // An older three-argument method cannot keep the graph: a clear error for gradient kinds.
+  const auto old = [](auto& m, const torch::Tensor& in, const torch::Tensor& t) {
+    return rar::saliency(m, in, rar::GradientOptions().target(t));
+  };
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, smooth, old, x, y, opts),
+                    Contains("rar::attribution_attack: a differentiable map was asked for"));
 }
 
 // =============================================================================================

@@ -4,18 +4,25 @@
 /// Fragile", AAAI 2019), as used by Chen et al. ("Robust Attribution Regularization",
 /// NeurIPS 2019) to measure attribution robustness (IN: top-k intersection, CO: Kendall's tau).
 
-#include <rar/attack/ball.hpp>
+#include <rar/core/explainer.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/random.hpp>
+#include <rar/core/threat_model.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
-#include <rar/detail/random.hpp>
-#include <rar/metrics/metrics.hpp>
+#include <rar/metrics/attribution_map.hpp>
+#include <rar/metrics/batched_rank_correlation.hpp>
+#include <rar/metrics/center_of_mass.hpp>
+#include <rar/metrics/topk.hpp>
 
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace rar {
@@ -31,8 +38,36 @@ enum class AttackKind {
   /// Raise the map's mass inside `target_region`.
   targeted,
   /// Baseline: steps in random sign directions (no gradient).
-  random_sign
+  random_sign,
+  /// The user's objective (option `objective`): ascend
+  /// `objective(surrogate_map, original_map, iterate)`, one value per sample.
+  custom
 };
+
+/// A user objective for `AttackKind::custom`: `(surrogate_map, original_map, iterate) -> [M]`,
+/// the per-sample value the attack ascends (differentiable w.r.t. `iterate` through
+/// `surrogate_map`, or directly).
+///
+/// - `surrogate_map`: the surrogate's saliency maps at the iterate, `[M, ...map]` (the shape of
+///   `rar::attribution_map`'s output), part of the graph;
+/// - `original_map`: the real model's maps at the inputs, same shape, detached;
+/// - `iterate`: the iterate x′ `[M, ...]` the surrogate's map was computed at (requires grad).
+///
+/// The M rows are the attacked samples, those the model classifies as their target at the
+/// input, in their order in the batch (all N when every sample is classified correctly).
+///
+/// Example (spread the map's mass: ascend its entropy):
+/// @code
+/// rar::AttackObjective entropy = [](const torch::Tensor& map, const torch::Tensor&,
+///                                   const torch::Tensor&) {
+///   const torch::Tensor p = map.flatten(1);
+///   return -(p * torch::log(p + 1e-12)).sum(1);
+/// };
+/// auto opts = rar::AttributionAttackOptions().kind(rar::AttackKind::custom).objective(entropy);
+/// @endcode
+using AttackObjective = std::function<torch::Tensor(const torch::Tensor& surrogate_map,
+                                                    const torch::Tensor& original_map,
+                                                    const torch::Tensor& iterate)>;
 
 /// How the iterate returned by an attribution attack is chosen: among the iterates that keep
 /// the prediction, the one that is most dissimilar to the original map by this measure.
@@ -49,8 +84,10 @@ enum class AttackMeasure {
 
 /// Options for `rar::attribution_attack`.
 ///
-/// The defaults are the MNIST evaluation of Chen et al. (NeurIPS 2019): top-k attack with
-/// k = 200, ε = 0.3, 100 iterations of 0.01, pixels in [0, 1].
+/// The threat model is two blocks, `ball` (epsilon, norm, clip_min, clip_max) and `ascent`
+/// (iterations = steps, step_size, random_start, seed); the flat setters forward to them. The
+/// defaults are the MNIST evaluation of Chen et al. (NeurIPS 2019): top-k attack with k = 200,
+/// ε = 0.3 in L∞, 100 iterations of 0.01 from the input itself, pixels in [0, 1].
 ///
 /// Example:
 /// @code
@@ -60,6 +97,8 @@ enum class AttackMeasure {
 /// left.slice(1, 0, 14).fill_(true);
 /// auto targeted = rar::AttributionAttackOptions().kind(rar::AttackKind::targeted)
 ///                     .target_region(left);
+/// // An L2 attack with normalized-gradient steps:
+/// auto l2 = rar::AttributionAttackOptions().norm(rar::Norm::l2).epsilon(2.0).step_size(0.1);
 /// @endcode
 struct AttributionAttackOptions {
   /// Which attack.
@@ -67,22 +106,37 @@ struct AttributionAttackOptions {
   /// Number of top features: the features whose mass `top_k` lowers and those compared by the
   /// reported top-k intersection (1 ≤ k ≤ number of map features per sample).
   RAR_ARG(int64_t, k) = 200;
-  /// Radius ε ≥ 0 of the L∞ ball around each input.
-  RAR_ARG(double, epsilon) = 0.3;
-  /// Length α ≥ 0 of each sign step.
-  RAR_ARG(double, step_size) = 0.01;
-  /// Number of iterations (≥ 0; 0 returns the inputs).
-  RAR_ARG(int64_t, iterations) = 100;
-  /// Lower end of the valid input range.
-  RAR_ARG(double, clip_min) = 0.0;
-  /// Upper end of the valid input range (≥ clip_min).
-  RAR_ARG(double, clip_max) = 1.0;
+  /// The ball N(x, ε) ∩ [clip_min, clip_max] (defaults: ε = 0.3, L∞, [0, 1]).
+  RAR_ARG(BallOptions, ball) = BallOptions();
+  /// The ascent (defaults: 100 iterations of 0.01 from the input itself, seed 0).
+  RAR_ARG(AscentOptions, ascent) = AscentOptions().steps(100).random_start(false);
+  /// Radius ε ≥ 0 of the ball around each input: `ball().epsilon()`.
+  RAR_ARG_ALIAS(double, ball, epsilon, epsilon);
+  /// The ball's norm: L∞ (sign steps, the papers' attack) or L2 (normalized-gradient steps):
+  /// `ball().norm()`.
+  RAR_ARG_ALIAS(Norm, ball, norm, norm);
+  /// Lower end of the valid input range: `ball().clip_min()`.
+  RAR_ARG_ALIAS(double, ball, clip_min, clip_min);
+  /// Upper end of the valid input range (≥ clip_min): `ball().clip_max()`.
+  RAR_ARG_ALIAS(double, ball, clip_max, clip_max);
+  /// Length α ≥ 0 of each step: `ascent().step_size()`.
+  RAR_ARG_ALIAS(double, ascent, step_size, step_size);
+  /// Number of iterations (≥ 0; 0 returns the inputs): `ascent().steps()`.
+  RAR_ARG_ALIAS(int64_t, ascent, iterations, steps);
+  /// Start from a random point of the ball (a candidate too) instead of the input:
+  /// `ascent().random_start()`. Off by default, as in the papers.
+  RAR_ARG_ALIAS(bool, ascent, random_start, random_start);
+  /// Seed of the random start and of the `random_sign` directions (the other kinds are
+  /// deterministic): `ascent().seed()`. Everything is drawn from the stream (seed, 0): the start
+  /// first, then one direction per iteration.
+  RAR_ARG_ALIAS(uint64_t, ascent, seed, seed);
   /// For `targeted`: a bool mask of the map's shape per sample (`[H, W]` for images with the
   /// default map options), or one mask per sample `[N, H, W]`, on the input's device. Ignored
   /// by the other kinds.
   RAR_ARG(torch::Tensor, target_region);
-  /// Seed of the `random_sign` directions (the other kinds are deterministic).
-  RAR_ARG(uint64_t, seed) = 0;
+  /// For `custom`: the objective to ascend (see `rar::AttackObjective`). Ignored by the other
+  /// kinds.
+  RAR_ARG(AttackObjective, objective);
   /// How attributions become saliency maps (see `rar::attribution_map`).
   RAR_ARG(MapOptions, map) = MapOptions();
   /// Which measure picks the returned iterate.
@@ -92,6 +146,10 @@ struct AttributionAttackOptions {
   /// iterate, as the official code does; larger values trade a little attack strength for
   /// speed when the measured map is expensive (e.g. IG with many steps).
   RAR_ARG(int64_t, measure_every) = 1;
+  /// Called with every iterate (see `rar::AscentCallback`): the whole batch `[N, ...]` (the
+  /// samples that are not attacked stay at their input) and the per-sample objective of the
+  /// kind (NaN for the samples that are not attacked; undefined for `random_sign`).
+  RAR_ARG(AscentCallback, callback);
 };
 
 /// The outcome of `rar::attribution_attack`.
@@ -119,6 +177,9 @@ struct AttackResult {
   /// bool `[N]` on the input's device: an iterate that keeps the prediction and beats the input
   /// on the measure was found; where false, `adversarial[n]` is `input[n]` (IN = 1, tau = 1).
   torch::Tensor improved;
+  /// bool `[N]` on the input's device: the surrogate predicts the model's class at the input.
+  /// Where false, the surrogate's map is a poor guide for that sample (raise its β).
+  torch::Tensor surrogate_agreement;
 };
 
 namespace detail {
@@ -131,11 +192,12 @@ inline std::vector<int64_t> map_sample_shape(torch::IntArrayRef input_sizes,
   return shape;
 }
 
-/// Calls the attribution method and checks that it returned attributions of x's shape.
+/// Calls the attribution method (an explainer, or an older method shape, through
+/// `rar::detail::call_explainer`) and checks that it returned attributions of x's shape.
 template <class Net, class Method>
 torch::Tensor call_method(const char* fn, Method& method, Net& net, const torch::Tensor& x,
                           const torch::Tensor& target, bool create_graph, const char* which) {
-  torch::Tensor a = method(net, x, target, create_graph);
+  torch::Tensor a = call_explainer(fn, method, net, x, target, create_graph);
   TORCH_CHECK(a.defined() && a.sizes() == x.sizes(), fn, ": method(", which,
               ", x, target, create_graph) must return attributions of the input's shape ",
               x.sizes(), ", got ", a.defined() ? a.sizes() : torch::IntArrayRef{});
@@ -167,25 +229,241 @@ inline torch::Tensor attack_criterion(AttackMeasure measure, const torch::Tensor
   }
 }
 
+/// What validation of an attribution attack's arguments yields.
+struct AttackSetup {
+  torch::Tensor target;           ///< `[N]` int64 on the input's device
+  std::vector<int64_t> map_shape;  ///< one sample's map
+  int64_t features = 0;           ///< features per map
+  torch::Tensor region;           ///< `targeted`: `[N, features]` in the input's dtype
+};
+
+/// Validates the arguments of `rar::attribution_attack` (the ball and the ascent through their
+/// one check each) and prepares the target and the target region.
+inline AttackSetup check_attribution_attack(const char* fn, const torch::Tensor& input,
+                                            const torch::Tensor& target,
+                                            const AttributionAttackOptions& options) {
+  check_batch(fn, "input", input);
+  check_ball(fn, options.ball());
+  check_ascent(fn, options.ascent(), "iterations");
+  TORCH_CHECK(options.measure_every() >= 1, fn, ": measure_every must be >= 1, got ",
+              options.measure_every());
+  TORCH_CHECK(target.defined(), fn, ": target must be a defined int64 tensor of class indices");
+  const int64_t n = input.size(0);
+  AttackSetup setup;
+  setup.target = expand_target(fn, target, n, input.device());
+  setup.map_shape = map_sample_shape(input.sizes(), options.map());
+  setup.features = 1;
+  for (int64_t s : setup.map_shape) setup.features *= s;
+  const torch::IntArrayRef map_shape(setup.map_shape);
+  TORCH_CHECK(options.k() >= 1 && options.k() <= setup.features, fn, ": k must be in [1, ",
+              setup.features, "] (the number of features of each saliency map, shape ",
+              map_shape, "), got k = ", options.k());
+  if (options.kind() == AttackKind::custom) {
+    TORCH_CHECK(static_cast<bool>(options.objective()), fn,
+                ": AttackKind::custom needs an objective, a callable (surrogate_map, "
+                "original_map, iterate) -> one value per sample");
+  }
+  if (options.kind() == AttackKind::targeted) {
+    const torch::Tensor& r = options.target_region();
+    TORCH_CHECK(r.defined(), fn,
+                ": the targeted attack needs target_region, a bool mask of the map's shape ",
+                map_shape);
+    TORCH_CHECK(r.scalar_type() == torch::kBool, fn, ": target_region must be a bool mask, got ",
+                r.scalar_type());
+    TORCH_CHECK(r.device() == input.device(), fn, ": target_region must be on the input's device ",
+                input.device(), ", got ", r.device());
+    std::vector<int64_t> batched = setup.map_shape;
+    batched.insert(batched.begin(), n);
+    TORCH_CHECK(r.sizes() == map_shape || r.sizes() == torch::IntArrayRef(batched), fn,
+                ": target_region must have the map's shape ", map_shape, " or ",
+                torch::IntArrayRef(batched), " (one mask per sample), got ", r.sizes());
+    setup.region = r.to(input.scalar_type()).expand(batched).reshape({n, setup.features});
+  }
+  return setup;
+}
+
+/// The objective D of an attribution attack on M attacked samples: what the surrogate's map is
+/// pushed toward, as one value per sample.
+struct AttackObjectiveData {
+  AttackKind kind = AttackKind::top_k;
+  int64_t features = 0;
+  torch::Tensor top_mask;      ///< top_k: `[M, features]`, 1 on the original top-k features
+  torch::Tensor center0;       ///< mass_center: ⌊C₀⌋ `[M, k]`
+  torch::Tensor region;        ///< targeted: `[M, features]`
+  torch::Tensor original_map;  ///< custom: the real model's maps at the inputs `[M, ...]`
+  AttackObjective custom;
+
+  /// D per sample `[M]` for the surrogate's maps `map` at `iterate`.
+  torch::Tensor operator()(const char* fn, const torch::Tensor& map,
+                           const torch::Tensor& iterate) const {
+    const int64_t m = map.size(0);
+    switch (kind) {
+      case AttackKind::mass_center:
+        return (center_of_mass(map) - center0).pow(2).sum(1);
+      case AttackKind::targeted:
+        return (map.reshape({m, features}) * region).sum(1);
+      case AttackKind::custom: {
+        torch::Tensor value = custom(map, original_map, iterate);
+        TORCH_CHECK(value.defined() && value.dim() == 1 && value.size(0) == m, fn,
+                    ": the objective must return one value per attacked sample, shape [", m,
+                    "], got ", value.defined() ? value.sizes() : torch::IntArrayRef{});
+        return value;
+      }
+      case AttackKind::top_k:
+      default:
+        return -(map.reshape({m, features}) * top_mask).sum(1);
+    }
+  }
+};
+
+/// Prepares the objective of `options.kind()` for the attacked samples `x` (targets `t`,
+/// original maps `map0`, target region rows `region`).
+template <class Surrogate, class Method>
+AttackObjectiveData attack_objective(const char* fn, Surrogate& surrogate, Method& method,
+                                     const torch::Tensor& x, const torch::Tensor& t,
+                                     const torch::Tensor& map0, const torch::Tensor& region,
+                                     int64_t features, const AttributionAttackOptions& options) {
+  AttackObjectiveData d;
+  d.kind = options.kind();
+  d.features = features;
+  const int64_t m = x.size(0);
+  switch (options.kind()) {
+    case AttackKind::top_k: {
+      const torch::Tensor top = std::get<1>(map0.reshape({m, features}).topk(options.k(), 1));
+      d.top_mask = torch::zeros({m, features}, x.options()).scatter_(1, top, 1.0);
+      break;
+    }
+    case AttackKind::mass_center: {
+      // C₀ of the surrogate's map at x, rounded down as in the original code (which also gives
+      // a nonzero first gradient).
+      const torch::Tensor a0 = call_method(fn, method, surrogate, x, t, false, "surrogate");
+      d.center0 =
+          torch::nan_to_num(center_of_mass(attribution_map(a0, options.map())), 0.0, 0.0, 0.0)
+              .floor()
+              .detach();
+      break;
+    }
+    case AttackKind::targeted:
+      d.region = region;
+      break;
+    case AttackKind::custom:
+      d.custom = options.objective();
+      d.original_map = map0;
+      break;
+    case AttackKind::random_sign:
+      break;
+  }
+  return d;
+}
+
+/// The ascent direction at `x_adv`: ∇ of Σ D through the surrogate's map (NaN gradients are
+/// zeroed), with D per sample; Gaussian noise from `gen` for `random_sign`.
+template <class Surrogate, class Method>
+AscentDirection attack_direction(const char* fn, Surrogate& surrogate, Method& method,
+                                 const torch::Tensor& x_adv, const torch::Tensor& t,
+                                 const AttackObjectiveData& objective,
+                                 const AttributionAttackOptions& options, at::Generator& gen) {
+  if (options.kind() == AttackKind::random_sign) return {normal_like(gen, x_adv), {}};
+  torch::AutoGradMode grad_mode(true);
+  const torch::Tensor xs = x_adv.detach().requires_grad_(true);
+  const torch::Tensor a = call_method(fn, method, surrogate, xs, t, true, "surrogate");
+  TORCH_CHECK(a.requires_grad(), fn,
+              ": method(surrogate, x, target, /*create_graph=*/true) must return attributions "
+              "differentiable w.r.t. x (pass create_graph on to the attribution method), got "
+              "a tensor that does not require grad");
+  const torch::Tensor value = objective(fn, attribution_map(a, options.map()), xs);
+  torch::Tensor g = torch::autograd::grad({value.sum()}, {xs}, {}, false, false, true)[0];
+  if (!g.defined()) return {torch::zeros_like(x_adv), value.detach()};
+  return {torch::nan_to_num(g, 0.0, 0.0, 0.0), value.detach()};
+}
+
+/// The best iterate of each attacked sample and whether one beat the input.
+struct AttackOutcome {
+  torch::Tensor adversarial;  ///< `[M, ...]`
+  torch::Tensor map;          ///< the real model's maps at `adversarial`
+  torch::Tensor found;        ///< bool `[M]`, CPU
+};
+
+/// The attack loop on the M attacked samples `x` (targets `t`, original maps `map0`): the
+/// projected ascent of `rar::projected_ascent` along `attack_direction`, with a callback that
+/// measures the real model at the candidate iterates and keeps the best one per sample.
+/// `report` receives every iterate too (already expanded to the whole batch by the caller).
+template <class Model, class Surrogate, class Method>
+AttackOutcome attack_loop(const char* fn, Model& model, Surrogate& surrogate, Method& method,
+                          const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& map0,
+                          const AttackObjectiveData& objective,
+                          const AttributionAttackOptions& options, const AscentCallback& report) {
+  const int64_t m = x.size(0);
+  std::vector<int64_t> per_sample(static_cast<size_t>(x.dim()), 1);
+  per_sample[0] = m;
+  std::vector<int64_t> per_map(static_cast<size_t>(map0.dim()), 1);
+  per_map[0] = m;
+  const int64_t steps = options.iterations();
+
+  // Everything random comes from the stream (seed, 0): the start, then one direction per step.
+  at::Generator gen = seeded_generator(options.seed(), 0);
+  torch::Tensor start = x;
+  if (options.random_start()) {
+    torch::NoGradGuard no_grad;
+    start = random_start(gen, x, options.ball());
+  }
+
+  const double initial = options.measure() == AttackMeasure::center_of_mass_shift ? 0.0 : 1.0;
+  torch::Tensor best = torch::full({m}, initial, torch::TensorOptions().dtype(torch::kDouble));
+  torch::Tensor best_x = x;
+  torch::Tensor best_map = map0;
+  // Candidates: the measured iterates t ≥ 1 (every measure_every-th and the last), and the
+  // random start.
+  const AscentCallback measure = [&](int64_t it, const torch::Tensor& x_adv,
+                                     const torch::Tensor&) {
+    const bool candidate = it == 0 ? options.random_start()
+                                   : (it % options.measure_every() == 0 || it == steps);
+    if (!candidate) return;
+    const torch::Tensor kept = (predict(fn, model, x_adv) == t).cpu();
+    if (!kept.any().item<bool>()) return;
+    const torch::Tensor map =
+        attribution_map(call_method(fn, method, model, x_adv, t, false, "model"), options.map())
+            .detach();
+    const torch::Tensor crit = attack_criterion(options.measure(), map0, map, options.k());
+    const torch::Tensor better = kept & (crit < best);  // NaN never counts as better
+    if (!better.any().item<bool>()) return;
+    best = torch::where(better, crit, best);
+    const torch::Tensor b = better.to(x.device());
+    best_x = torch::where(b.view(per_sample), x_adv, best_x);
+    best_map = torch::where(b.view(per_map), map, best_map);
+  };
+  projected_ascent(
+      x, start, options.ball(), options.ascent(),
+      [&](const torch::Tensor& x_adv) {
+        return attack_direction(fn, surrogate, method, x_adv, t, objective, options, gen);
+      },
+      chain_callbacks(measure, report));
+  return {best_x.detach(), best_map.detach(), best < initial};
+}
+
 }  // namespace detail
 
-/// Attacks the attributions of `model`: searches the L∞ ε-ball around each input for a point
+/// Attacks the attributions of `model`: searches the ε-ball around each input for a point
 /// whose saliency map differs most from the original while the prediction stays `target`.
 ///
 /// The attack of Ghorbani, Abid, Zou ("Interpretation of Neural Networks is Fragile",
 /// AAAI 2019) with the semantics of their code (amiratag/InterpretationFragility, `utils.py`)
 /// and of Chen et al.'s evaluation (jfc43/robust-attribution-regularization,
-/// `MNIST/ig_attack.py`, `eval_attribution_attack.py`). From x⁰ = x, for t = 1 … iterations:
+/// `MNIST/ig_attack.py`, `eval_attribution_attack.py`). From x⁰ = x (or a random point of the
+/// ball with `random_start`), for t = 1 … iterations, the projected ascent of
+/// `rar::projected_ascent`:
 ///
-///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·sign(∇D(x^{t−1})))
+///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·sign(∇D(x^{t−1})))   (L∞)
+///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·∇D/‖∇D‖₂)            (L2, per sample)
 ///
 /// with the gradient taken through the *surrogate*'s map m̃ = attribution_map(method(surrogate,
-/// x, target, true)) (the same weights with smooth activations, see `rar::softplus_surrogate`):
+/// x, target, true)) (the same weights with smooth activations, see `rar::smooth_surrogate`):
 /// - `top_k`: D = −Σ_{i∈K} m̃_i, K the k largest features of the original map (real model);
 /// - `mass_center`: D = ‖C(m̃) − ⌊C₀⌋‖², C the center of mass in grid units and C₀ that of the
 ///   surrogate's map at x, rounded down as in the original code (which also gives a nonzero
 ///   first gradient);
 /// - `targeted`: D = Σ_{i∈R} m̃_i over the `target_region` R;
+/// - `custom`: D = `objective(m̃, original map, x^{t−1})` (see `rar::AttackObjective`);
 /// - `random_sign`: the direction is Gaussian noise (seeded), i.e. random ±α steps — the
 ///   baseline of both papers' code; `.iterations(1).step_size(ε)` gives one x + ε·sign(noise).
 ///
@@ -227,14 +505,17 @@ inline torch::Tensor attack_criterion(AttackMeasure measure, const torch::Tensor
 /// @param model the real network, logits `[N, C]`: labels and the reported maps come from it
 /// @param surrogate the smooth network whose map is differentiated (may be `model` itself if
 ///        its activations are smooth)
-/// @param method callable `(net, input, target, bool create_graph) -> attributions` of the
-///        input's shape, called with `model` and with `surrogate`; with create_graph = true
-///        the result must be differentiable w.r.t. the input
+/// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
+///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
+///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
+///        true the result must be differentiable w.r.t. the input. Older `(net, input, target)`
+///        and `(net, input)` methods work only for `random_sign` (they cannot keep the graph).
 /// @param input batch `[N, ...]`, float32 or float64, any device
 /// @param target int64 classes `[N]` (or 0-dim) on the input's device: the class explained and
 ///        the prediction that must be kept
-/// @param options kind, k, epsilon, step_size, iterations, clip range, target_region, seed,
-///        map, measure
+/// @param options kind, k, the ball (epsilon, norm, clip range), the ascent (iterations,
+///        step_size, random_start, seed), target_region, objective, map, measure,
+///        measure_every, callback
 /// @return the chosen iterates, both maps, their IN and Kendall's tau, and per-sample flags
 template <class Model, class Surrogate, class Method>
 AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& method,
@@ -242,164 +523,67 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
                                 const AttributionAttackOptions& options = {}) {
   detail::static_check_model<Model>();
   detail::static_check_model<Surrogate>();
-  static_assert(std::is_invocable_r_v<torch::Tensor, Method&, std::remove_reference_t<Model>&,
-                                      const torch::Tensor&, const torch::Tensor&, bool>,
-                "rar::attribution_attack: method must be callable as torch::Tensor(model, const "
-                "torch::Tensor& input, const torch::Tensor& target, bool create_graph)");
-  static_assert(std::is_invocable_r_v<torch::Tensor, Method&, std::remove_reference_t<Surrogate>&,
-                                      const torch::Tensor&, const torch::Tensor&, bool>,
+  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
+                                                std::remove_reference_t<Model>>,
+                "rar::attribution_attack: method must be an explainer callable as "
+                "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
+                "bool create_graph), e.g. rar::explain::integrated_gradients(opts)");
+  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
+                                                std::remove_reference_t<Surrogate>>,
                 "rar::attribution_attack: method must also be callable with the surrogate: "
                 "torch::Tensor(surrogate, const torch::Tensor& input, const torch::Tensor& "
                 "target, bool create_graph)");
   const char* fn = "rar::attribution_attack";
-
-  // ---- validation --------------------------------------------------------------------------
-  detail::check_batch(fn, "input", input);
-  TORCH_CHECK(std::isfinite(options.epsilon()) && options.epsilon() >= 0, fn,
-              ": epsilon must be >= 0, got ", options.epsilon());
-  TORCH_CHECK(std::isfinite(options.step_size()) && options.step_size() >= 0, fn,
-              ": step_size must be >= 0, got ", options.step_size());
-  TORCH_CHECK(options.iterations() >= 0, fn, ": iterations must be >= 0, got ",
-              options.iterations());
-  TORCH_CHECK(options.measure_every() >= 1, fn, ": measure_every must be >= 1, got ",
-              options.measure_every());
-  TORCH_CHECK(options.clip_min() <= options.clip_max(), fn,
-              ": clip_min must be <= clip_max, got clip_min = ", options.clip_min(),
-              " and clip_max = ", options.clip_max());
-  TORCH_CHECK(target.defined(), fn, ": target must be a defined int64 tensor of class indices");
+  const detail::AttackSetup setup = detail::check_attribution_attack(fn, input, target, options);
+  const torch::Tensor& y = setup.target;
   const int64_t n = input.size(0);
-  const torch::Tensor y = detail::expand_target(fn, target, n, input.device());
-  const std::vector<int64_t> map_shape = detail::map_sample_shape(input.sizes(), options.map());
-  int64_t features = 1;
-  for (int64_t s : map_shape) features *= s;
-  TORCH_CHECK(options.k() >= 1 && options.k() <= features, fn, ": k must be in [1, ", features,
-              "] (the number of features of each saliency map, shape ",
-              torch::IntArrayRef(map_shape), "), got k = ", options.k());
-  torch::Tensor region;  // [N, D] in the input's dtype, for `targeted`
-  if (options.kind() == AttackKind::targeted) {
-    const torch::Tensor& r = options.target_region();
-    TORCH_CHECK(r.defined(), fn,
-                ": the targeted attack needs target_region, a bool mask of the map's shape ",
-                torch::IntArrayRef(map_shape));
-    TORCH_CHECK(r.scalar_type() == torch::kBool, fn, ": target_region must be a bool mask, got ",
-                r.scalar_type());
-    TORCH_CHECK(r.device() == input.device(), fn, ": target_region must be on the input's device ",
-                input.device(), ", got ", r.device());
-    std::vector<int64_t> batched = map_shape;
-    batched.insert(batched.begin(), n);
-    TORCH_CHECK(
-        r.sizes() == torch::IntArrayRef(map_shape) || r.sizes() == torch::IntArrayRef(batched), fn,
-        ": target_region must have the map's shape ", torch::IntArrayRef(map_shape), " or ",
-        torch::IntArrayRef(batched), " (one mask per sample), got ", r.sizes());
-    region = r.to(input.scalar_type()).expand(batched).reshape({n, features});
-  }
 
-  // ---- the original maps and which samples are attacked -----------------------------------
+  // The original maps, and which samples are attacked (those classified as their target).
   const torch::Tensor x0 = input.detach();
   const torch::Tensor original_map =
       attribution_map(detail::call_method(fn, method, model, x0, y, false, "model"), options.map())
           .detach();
-  const torch::Tensor correct = detail::predict(fn, model, x0) == y;
-  const torch::Tensor idx = correct.nonzero().select(1, 0);
+  const torch::Tensor prediction = detail::predict(fn, model, x0);
+  const torch::Tensor idx = (prediction == y).nonzero().select(1, 0);
   const int64_t m = idx.size(0);
 
   torch::Tensor adversarial = x0.clone();
   torch::Tensor adversarial_map = original_map.clone();
   torch::Tensor improved = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool));
-
-  if (m > 0 && options.iterations() > 0) {
+  if (m > 0 && (options.iterations() > 0 || options.random_start())) {
     const bool all = m == n;
-    const torch::Tensor x = all ? x0 : x0.index_select(0, idx);
-    const torch::Tensor t = all ? y : y.index_select(0, idx);
-    const torch::Tensor map0 = all ? original_map : original_map.index_select(0, idx);
-    std::vector<int64_t> per_sample(static_cast<size_t>(x.dim()), 1);
-    per_sample[0] = m;
-    std::vector<int64_t> per_map(static_cast<size_t>(map0.dim()), 1);
-    per_map[0] = m;
-
-    // What the surrogate's map is pushed toward.
-    torch::Tensor top_mask, center0, sub_region;
-    if (options.kind() == AttackKind::top_k) {
-      const torch::Tensor top = std::get<1>(map0.reshape({m, features}).topk(options.k(), 1));
-      top_mask = torch::zeros({m, features}, x.options()).scatter_(1, top, 1.0);
-    } else if (options.kind() == AttackKind::mass_center) {
-      torch::Tensor a0 = detail::call_method(fn, method, surrogate, x, t, false, "surrogate");
-      center0 = torch::nan_to_num(center_of_mass(attribution_map(a0, options.map())), 0.0, 0.0, 0.0)
-                    .floor()
-                    .detach();
-    } else if (options.kind() == AttackKind::targeted) {
-      sub_region = all ? region : region.index_select(0, idx);
+    const auto rows = [&](const torch::Tensor& t) { return all ? t : t.index_select(0, idx); };
+    const torch::Tensor x = rows(x0);
+    const torch::Tensor t = rows(y);
+    const torch::Tensor map0 = rows(original_map);
+    const detail::AttackObjectiveData objective = detail::attack_objective(
+        fn, surrogate, method, x, t, map0,
+        setup.region.defined() ? rows(setup.region) : setup.region, setup.features, options);
+    // The user's callback sees the whole batch: samples that are not attacked stay at their
+    // input, with a NaN objective.
+    AscentCallback report;
+    if (options.callback()) {
+      report = [&](int64_t it, const torch::Tensor& x_adv, const torch::Tensor& value) {
+        if (all) return options.callback()(it, x_adv, value);
+        torch::Tensor whole = x0.clone().index_copy_(0, idx, x_adv);
+        torch::Tensor whole_value = value;
+        if (value.defined()) {
+          whole_value = torch::full({n}, std::numeric_limits<double>::quiet_NaN(), value.options())
+                            .index_copy_(0, idx.to(value.device()), value);
+        }
+        return options.callback()(it, whole, whole_value);
+      };
     }
-
-    // The sign direction at x_adv (ascent on the attack objective).
-    at::Generator gen = detail::seeded_generator(options.seed());
-    auto direction = [&](const torch::Tensor& x_adv) -> torch::Tensor {
-      if (options.kind() == AttackKind::random_sign) return detail::normal_like(gen, x_adv);
-      torch::AutoGradMode grad_mode(true);
-      const torch::Tensor xs = x_adv.detach().requires_grad_(true);
-      const torch::Tensor a = detail::call_method(fn, method, surrogate, xs, t, true, "surrogate");
-      TORCH_CHECK(a.requires_grad(), fn,
-                  ": method(surrogate, x, target, /*create_graph=*/true) must return attributions "
-                  "differentiable w.r.t. x (pass create_graph on to the attribution method), got "
-                  "a tensor that does not require grad");
-      const torch::Tensor map = attribution_map(a, options.map());
-      torch::Tensor objective;
-      switch (options.kind()) {
-        case AttackKind::mass_center:
-          objective = (center_of_mass(map) - center0).pow(2).sum();
-          break;
-        case AttackKind::targeted:
-          objective = (map.reshape({m, features}) * sub_region).sum();
-          break;
-        case AttackKind::top_k:
-        default:
-          objective = -(map.reshape({m, features}) * top_mask).sum();
-          break;
-      }
-      torch::Tensor g = torch::autograd::grad({objective}, {xs}, {}, false, false, true)[0];
-      if (!g.defined()) return torch::zeros_like(x_adv);
-      return torch::nan_to_num(g, 0.0, 0.0, 0.0);
-    };
-
-    const double initial = options.measure() == AttackMeasure::center_of_mass_shift ? 0.0 : 1.0;
-    torch::Tensor best = torch::full({m}, initial, torch::TensorOptions().dtype(torch::kDouble));
-    torch::Tensor best_x = x;
-    torch::Tensor best_map = map0;
-    torch::Tensor x_adv = x;
-    for (int64_t it = 0; it < options.iterations(); ++it) {
-      const torch::Tensor d = direction(x_adv);
-      {
-        torch::NoGradGuard no_grad;
-        x_adv =
-            detail::project(detail::ascent_step(x_adv, d, options.step_size(), Norm::linf), x,
-                            options.epsilon(), Norm::linf, options.clip_min(), options.clip_max());
-      }
-      const bool last = it + 1 == options.iterations();
-      if (!last && (it + 1) % options.measure_every() != 0) continue;
-      const torch::Tensor kept = (detail::predict(fn, model, x_adv) == t).cpu();
-      if (!kept.any().item<bool>()) continue;
-      const torch::Tensor map =
-          attribution_map(detail::call_method(fn, method, model, x_adv, t, false, "model"),
-                          options.map())
-              .detach();
-      const torch::Tensor crit =
-          detail::attack_criterion(options.measure(), map0, map, options.k());
-      const torch::Tensor better = kept & (crit < best);  // NaN never counts as better
-      if (!better.any().item<bool>()) continue;
-      best = torch::where(better, crit, best);
-      const torch::Tensor b = better.to(x.device());
-      best_x = torch::where(b.view(per_sample), x_adv, best_x);
-      best_map = torch::where(b.view(per_map), map, best_map);
-    }
-    const torch::Tensor found = best < initial;
+    const detail::AttackOutcome outcome = detail::attack_loop(
+        fn, model, surrogate, method, x, t, map0, objective, options, report);
     if (all) {
-      adversarial = best_x.detach().clone();
-      adversarial_map = best_map.detach().clone();
-      improved = found;
+      adversarial = outcome.adversarial.clone();
+      adversarial_map = outcome.map.clone();
+      improved = outcome.found;
     } else {
-      adversarial.index_copy_(0, idx, best_x.detach());
-      adversarial_map.index_copy_(0, idx, best_map.detach());
-      improved.index_copy_(0, idx.cpu(), found);
+      adversarial.index_copy_(0, idx, outcome.adversarial);
+      adversarial_map.index_copy_(0, idx, outcome.map);
+      improved.index_copy_(0, idx.cpu(), outcome.found);
     }
   }
 
@@ -411,6 +595,7 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
   result.kendall_tau = rar::kendall_tau(original_map, adversarial_map);
   result.prediction_kept = detail::predict(fn, model, adversarial) == y;
   result.improved = improved.to(input.device());
+  result.surrogate_agreement = detail::predict(fn, surrogate, x0) == prediction;
   return result;
 }
 

@@ -4,12 +4,12 @@
 /// Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018): the prediction attack
 /// behind adversarial accuracy (AA) and the `rar::adversarial` training term.
 
-#include <rar/attack/ball.hpp>
-#include <rar/attribution/score.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/random.hpp>
+#include <rar/core/score.hpp>
+#include <rar/core/threat_model.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
-#include <rar/detail/random.hpp>
 
 #include <torch/torch.h>
 
@@ -21,8 +21,11 @@ namespace rar {
 
 /// Options for `rar::pgd_attack` (and the `rar::adversarial` training term).
 ///
-/// Defaults are the MNIST setting of Madry et al. and Chen et al. (ε = 0.3, 40 steps of 0.01,
-/// uniform random start in the L∞ ball, pixels in [0, 1]).
+/// The threat model is two blocks, `ball` (epsilon, norm, clip_min, clip_max) and `ascent`
+/// (steps, step_size, random_start, seed); the flat setters forward to them
+/// (`PGDOptions().epsilon(0.1)` sets `ball().epsilon()`). Defaults are the MNIST setting of
+/// Madry et al. and Chen et al. (ε = 0.3, 40 steps of 0.01, uniform random start in the L∞
+/// ball, pixels in [0, 1]).
 ///
 /// Example:
 /// @code
@@ -33,54 +36,62 @@ namespace rar {
 ///                     .targeted(true);
 /// torch::Tensor x_to_3 = rar::pgd_attack(model, x, torch::full({x.size(0)}, 3, torch::kLong),
 ///                                        targeted);
+/// // The same ball as another method's:
+/// auto same_ball = rar::PGDOptions().ball(rar::IGNormOptions().epsilon(0.1).ball());
 /// @endcode
 struct PGDOptions {
-  /// Radius ε of the ball (≥ 0), in input units.
-  RAR_ARG(double, epsilon) = 0.3;
-  /// Length of each step (≥ 0): α·sign(∇) for L∞, α·∇/‖∇‖₂ for L2.
-  RAR_ARG(double, step_size) = 0.01;
-  /// Number of steps (≥ 0; 0 returns the start point).
-  RAR_ARG(int64_t, steps) = 40;
-  /// Start from a uniformly random point of the ball (seeded by `seed`) instead of x.
-  RAR_ARG(bool, random_start) = true;
-  /// The ball: L∞ (sign steps) or L2 (normalized-gradient steps).
-  RAR_ARG(Norm, norm) = Norm::linf;
-  /// Lower end of the valid input range (every iterate is clipped to it).
-  RAR_ARG(double, clip_min) = 0.0;
-  /// Upper end of the valid input range (≥ clip_min).
-  RAR_ARG(double, clip_max) = 1.0;
-  /// Seed of the random start; the same seed gives the same start on every device.
-  RAR_ARG(uint64_t, seed) = 0;
+  /// The ball N(x, ε) ∩ [clip_min, clip_max] (defaults: ε = 0.3, L∞, [0, 1]).
+  RAR_ARG(BallOptions, ball) = BallOptions();
+  /// The ascent (defaults: 40 steps of 0.01 from a random start, seed 0).
+  RAR_ARG(AscentOptions, ascent) = AscentOptions();
+  /// Radius ε of the ball (≥ 0), in input units: `ball().epsilon()`.
+  RAR_ARG_ALIAS(double, ball, epsilon, epsilon);
+  /// The ball: L∞ (sign steps) or L2 (normalized-gradient steps): `ball().norm()`.
+  RAR_ARG_ALIAS(Norm, ball, norm, norm);
+  /// Lower end of the valid input range (every iterate is clipped to it): `ball().clip_min()`.
+  RAR_ARG_ALIAS(double, ball, clip_min, clip_min);
+  /// Upper end of the valid input range (≥ clip_min): `ball().clip_max()`.
+  RAR_ARG_ALIAS(double, ball, clip_max, clip_max);
+  /// Length of each step (≥ 0): α·sign(∇) for L∞, α·∇/‖∇‖₂ for L2: `ascent().step_size()`.
+  RAR_ARG_ALIAS(double, ascent, step_size, step_size);
+  /// Number of steps (≥ 0; 0 returns the start point): `ascent().steps()`.
+  RAR_ARG_ALIAS(int64_t, ascent, steps, steps);
+  /// Start from a uniformly random point of the ball (seeded by `seed`) instead of x:
+  /// `ascent().random_start()`.
+  RAR_ARG_ALIAS(bool, ascent, random_start, random_start);
+  /// Seed of the random start; the same seed gives the same start on every device:
+  /// `ascent().seed()`. `rar::pgd_attack` draws from the stream (seed, 0); the i-th call of
+  /// `rar::adversarial` from (seed, i).
+  RAR_ARG_ALIAS(uint64_t, ascent, seed, seed);
   /// Per-sample loss `(output [N, C], target [N]) -> [N]` that the attack ascends
   /// (or, with `targeted`, descends). Default: cross-entropy.
   RAR_ARG(ScoreFunction, loss) = score::cross_entropy;
   /// Descend the loss of the given target class (move toward it) instead of ascending the
   /// loss of the true class (move away from it).
   RAR_ARG(bool, targeted) = false;
+  /// Called with every iterate (see `rar::AscentCallback`); the objective it receives is the
+  /// per-sample loss (its negative when `targeted`: what the steps climb).
+  RAR_ARG(AscentCallback, callback);
 };
 
 namespace detail {
 
 /// Validates the options of a PGD-style attack; `fn` names the public entry point.
 inline void check_pgd_options(const char* fn, const PGDOptions& options) {
-  TORCH_CHECK(std::isfinite(options.epsilon()) && options.epsilon() >= 0, fn,
-              ": epsilon must be >= 0, got ", options.epsilon());
-  TORCH_CHECK(std::isfinite(options.step_size()) && options.step_size() >= 0, fn,
-              ": step_size must be >= 0, got ", options.step_size());
-  TORCH_CHECK(options.steps() >= 0, fn, ": steps must be >= 0, got ", options.steps());
-  TORCH_CHECK(options.clip_min() <= options.clip_max(), fn,
-              ": clip_min must be <= clip_max, got clip_min = ", options.clip_min(),
-              " and clip_max = ", options.clip_max());
+  check_ball(fn, options.ball());
+  check_ascent(fn, options.ascent());
   TORCH_CHECK(static_cast<bool>(options.loss()), fn, ": loss must be a callable");
 }
 
-/// ∂ Σ_n loss(model(x_adv), target)_n / ∂x_adv, the per-sample loss gradients in one backward.
+/// ∂ Σ_n loss(model(x_adv), target)_n / ∂x_adv, the per-sample loss gradients in one backward;
+/// the per-sample losses go to `values` when given.
 ///
 /// Only the input gets a gradient (`torch::autograd::grad`), so the model's parameters'
 /// `.grad` stay untouched; runs with grad mode on even under a caller's `NoGradGuard`.
 template <class Model>
 torch::Tensor loss_input_gradient(const char* fn, Model& model, const torch::Tensor& x_adv,
-                                  const torch::Tensor& target, const ScoreFunction& loss) {
+                                  const torch::Tensor& target, const ScoreFunction& loss,
+                                  torch::Tensor* values = nullptr) {
   torch::AutoGradMode grad_mode(true);
   const torch::Tensor x = x_adv.detach().requires_grad_(true);
   const torch::Tensor l = loss(call_model(model, x), target);
@@ -90,26 +101,29 @@ torch::Tensor loss_input_gradient(const char* fn, Model& model, const torch::Ten
   TORCH_CHECK(l.requires_grad(), fn,
               ": the loss does not depend on the input through autograd (does the model detach "
               "its input or run under a NoGradGuard of its own?)");
+  if (values) *values = l.detach();
   torch::Tensor g =
       torch::autograd::grad({l.sum()}, {x}, {}, false, false, /*allow_unused=*/true)[0];
   return g.defined() ? g : torch::zeros_like(x);
 }
 
-/// The PGD start point: a seeded uniform point of the ball (`random_start`) or x itself.
-inline torch::Tensor pgd_start(const torch::Tensor& x, const PGDOptions& options) {
-  if (!options.random_start()) return x.detach();
-  at::Generator gen = seeded_generator(options.seed());
-  torch::NoGradGuard no_grad;
-  return random_start(gen, x.detach(), options.epsilon(), options.norm(), options.clip_min(),
-                      options.clip_max());
+/// The PGD start point: a uniform point of the ball from the stream (seed, `index`)
+/// (`random_start`) or x itself.
+inline torch::Tensor pgd_start(const torch::Tensor& x, const PGDOptions& options,
+                               uint64_t index = 0) {
+  return ascent_start(x, options.ball(), options.ascent(), index);
 }
 
-/// The direction PGD ascends at `x_adv`: ∇ of the summed loss, negated when `targeted`.
+/// The direction PGD ascends at `x_adv`: ∇ of the summed loss, negated when `targeted`, with
+/// the per-sample objective climbed (the loss, or its negative).
 template <class Model>
-torch::Tensor pgd_direction(Model& model, const torch::Tensor& x_adv, const torch::Tensor& target,
-                            const PGDOptions& options, const char* fn) {
-  torch::Tensor g = loss_input_gradient(fn, model, x_adv, target, options.loss());
-  return options.targeted() ? -g : g;
+AscentDirection pgd_direction(Model& model, const torch::Tensor& x_adv,
+                              const torch::Tensor& target, const PGDOptions& options,
+                              const char* fn) {
+  torch::Tensor loss;
+  torch::Tensor g = loss_input_gradient(fn, model, x_adv, target, options.loss(), &loss);
+  if (options.targeted()) return {-g, -loss};
+  return {g, loss};
 }
 
 /// One PGD step from `x_adv`: ascend the loss (descend it when `targeted`), then project onto
@@ -118,22 +132,24 @@ template <class Model>
 torch::Tensor pgd_step(Model& model, const torch::Tensor& x_adv, const torch::Tensor& x,
                        const torch::Tensor& target, const PGDOptions& options,
                        const char* fn = "rar::pgd_attack") {
-  return projected_ascent(x, x_adv, 1, options.step_size(), options.epsilon(), options.norm(),
-                          options.clip_min(), options.clip_max(), [&](const torch::Tensor& xa) {
-                            return pgd_direction(model, xa, target, options, fn);
-                          });
+  const AscentDirection d = pgd_direction(model, x_adv, target, options, fn);
+  torch::NoGradGuard no_grad;
+  return project_to_ball(
+      ascent_step(x_adv.detach(), d.direction, options.step_size(), options.norm()), x.detach(),
+      options.ball());
 }
 
 /// PGD with validated arguments (`target` already expanded to `[N]` on x's device): the
-/// start point, then `steps` projected steps. Returns the adversarial batch, detached.
+/// start point from the stream (seed, `index`), then `steps` projected steps. Returns the
+/// adversarial batch, detached.
 template <class Model>
 torch::Tensor pgd_attack_unchecked(Model& model, const torch::Tensor& x,
                                    const torch::Tensor& target, const PGDOptions& options,
-                                   const char* fn = "rar::pgd_attack") {
+                                   const char* fn = "rar::pgd_attack", uint64_t index = 0) {
   return projected_ascent(
-      x, pgd_start(x, options), options.steps(), options.step_size(), options.epsilon(),
-      options.norm(), options.clip_min(), options.clip_max(),
-      [&](const torch::Tensor& xa) { return pgd_direction(model, xa, target, options, fn); });
+      x, pgd_start(x, options, index), options.ball(), options.ascent(),
+      [&](const torch::Tensor& xa) { return pgd_direction(model, xa, target, options, fn); },
+      options.callback());
 }
 
 }  // namespace detail
@@ -166,7 +182,8 @@ torch::Tensor pgd_attack_unchecked(Model& model, const torch::Tensor& x,
 /// @param input batch `[N, ...]`, float32 or float64, any device
 /// @param target int64 class indices `[N]` (or 0-dim, for every sample) on the input's device:
 ///        the true labels (or, with `targeted`, the classes to move toward)
-/// @param options epsilon, step_size, steps, random_start, norm, clip range, seed, loss, targeted
+/// @param options the ball (epsilon, norm, clip range), the ascent (steps, step_size,
+///        random_start, seed), loss, targeted, callback
 /// @return the adversarial batch, shape/dtype/device of `input`, detached
 template <class Model>
 torch::Tensor pgd_attack(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
