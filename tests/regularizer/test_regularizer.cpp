@@ -292,7 +292,7 @@ TEST_CASE("RAR terms reject bad options and inputs with clear messages", "[regul
   CHECK_THROWS_WITH(rar::ig_norm(rar::IGNormOptions().lambda(-1)), Contains("rar::ig_norm: lambda must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::ig_sum_norm(rar::IGSumNormOptions().beta(-0.5)), Contains("rar::ig_sum_norm: beta must be finite and >= 0, got -0.5"));
   CHECK_THROWS_WITH(rar::input_gradient_norm(rar::InputGradientOptions().epsilon(-1)), Contains("rar::input_gradient_norm: epsilon must be finite and >= 0, got -1"));
-  CHECK_THROWS_WITH(rar::adversarial(rar::PGDOptions().epsilon(-1)), Contains("rar::adversarial: epsilon must be >= 0"));
+  CHECK_THROWS_WITH(rar::adversarial(rar::PGDOptions().epsilon(-1)), Contains("rar::adversarial: epsilon must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::ig_norm()(net, x, torch::tensor({0, 1, 2})), Contains("rar::ig_norm: y must be int64 labels of shape [2], got [3]"));
   CHECK_THROWS_WITH(rar::cross_entropy()(net, x, torch::tensor({0.0, 1.0})), Contains("rar::cross_entropy: y must be int64 labels"));
   CHECK_THROWS_WITH(rar::ig_sum_norm()(net, x, torch::tensor({0, 7})), Contains("target class indices must lie in [0, 3)"));

@@ -4,10 +4,10 @@
 /// ICML 2017), batched over all path points, differentiable with `create_graph`.
 
 #include <rar/attribution/quadrature.hpp>
-#include <rar/attribution/score.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
 
 #include <torch/torch.h>
 

@@ -97,6 +97,23 @@ inline void gauss_legendre_nodes(int64_t n, std::vector<double>& x, std::vector<
 
 }  // namespace detail
 
+namespace detail {
+
+/// Right-Riemann points k = stride, 2·stride, .. ≤ m of the m-point path, each weighted
+/// stride/m: the official RAR code's `IG_approx` (stride = 1 gives the full m-point rule), used
+/// by the inner maximization of the RAR terms.
+inline QuadratureRule strided_right_riemann(int64_t steps, int64_t stride) {
+  QuadratureRule rule;
+  const double m = static_cast<double>(steps);
+  for (int64_t k = stride; k <= steps; k += stride) {
+    rule.alphas.push_back(static_cast<double>(k) / m);
+    rule.weights.push_back(static_cast<double>(stride) / m);
+  }
+  return rule;
+}
+
+}  // namespace detail
+
 /// Returns the nodes and weights of `method` with `steps` points on [0, 1].
 ///
 /// Example:

@@ -3,21 +3,30 @@
 /// The RAR objectives of Chen, Wu, Rastogi, Liang, Jha, "Robust Attribution Regularization"
 /// (NeurIPS 2019, arXiv 1905.09957): IG-NORM, IG-SUM-NORM and the weak size function sum().
 
+#include <rar/attribution/integrated_gradients.hpp>
+#include <rar/attribution/quadrature.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/random.hpp>
+#include <rar/core/score.hpp>
+#include <rar/core/threat_model.hpp>
+#include <rar/detail/arg.hpp>
+#include <rar/regularizer/term.hpp>
+
 #include <torch/torch.h>
 
 #include <cmath>
 #include <functional>
 #include <memory>
-#include <rar/attack/ball.hpp>
-#include <rar/attribution/integrated_gradients.hpp>
-#include <rar/detail/arg.hpp>
-#include <rar/detail/random.hpp>
-#include <rar/regularizer/term.hpp>
+#include <utility>
 #include <vector>
 
 namespace rar {
 
 /// What the inner maximization found, for logging (set `diagnostics` in the options).
+///
+/// It is filled by an `rar::AscentCallback` the term installs on its inner ascent (next to the
+/// option `callback`, which receives the same iterates). Not thread-safe: with concurrent calls
+/// of one term, give each its own.
 ///
 /// Example:
 /// @code
@@ -36,40 +45,58 @@ struct InnerMaxDiagnostics {
 // The fields shared by IGNormOptions and IGSumNormOptions (each struct declares them itself,
 // so that chained setters return the right type).
 #define RAR_ROBUST_IG_FIELDS                                                               \
-  /** Radius ε of the perturbation ball N(x, ε). */                                      \
-  RAR_ARG(double, epsilon) = 0.3;                                                          \
-  /** Norm of the ball. */                                                                 \
-  RAR_ARG(Norm, norm) = Norm::linf;                                                        \
+  /** The ball N(x, ε) ∩ [clip_min, clip_max] of the inner maximization (defaults: ε = 0.3, \
+      L∞, [0, 1]). */                                                                      \
+  RAR_ARG(BallOptions, ball) = BallOptions();                                              \
+  /** The inner maximization's ascent (defaults: 40 steps of 0.01 from a random start,     \
+      seed 0). */                                                                          \
+  RAR_ARG(AscentOptions, ascent) = AscentOptions();                                        \
+  /** Radius ε of the perturbation ball N(x, ε): `ball().epsilon()`. */                    \
+  RAR_ARG_ALIAS(double, ball, epsilon, epsilon);                                           \
+  /** Norm of the ball: `ball().norm()`. */                                                \
+  RAR_ARG_ALIAS(Norm, ball, norm, norm);                                                   \
+  /** Lower end of the data range: `ball().clip_min()`. */                                 \
+  RAR_ARG_ALIAS(double, ball, clip_min, clip_min);                                         \
+  /** Upper end of the data range: `ball().clip_max()`. */                                 \
+  RAR_ARG_ALIAS(double, ball, clip_max, clip_max);                                         \
+  /** Projected ascent steps of the inner maximization: `ascent().steps()`. */             \
+  RAR_ARG_ALIAS(int64_t, ascent, attack_steps, steps);                                     \
+  /** Size of each ascent step: `ascent().step_size()`. */                                 \
+  RAR_ARG_ALIAS(double, ascent, attack_step_size, step_size);                              \
+  /** Start the ascent at a uniform random point of the ball (else at x):                  \
+      `ascent().random_start()`. */                                                        \
+  RAR_ARG_ALIAS(bool, ascent, random_start, random_start);                                 \
+  /** Seed of the random starts: call i of the term draws from the stream (seed, i)        \
+      (`ascent().seed()`). */                                                              \
+  RAR_ARG_ALIAS(uint64_t, ascent, seed, seed);                                             \
   /** IG points m on the path x → x′ (right Riemann, α_k = k/m, k = 1..m). */         \
   RAR_ARG(int64_t, steps) = 50;                                                            \
   /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..). */          \
   RAR_ARG(int64_t, inner_stride) = 5;                                                      \
-  /** Projected ascent steps of the inner maximization. */                                 \
-  RAR_ARG(int64_t, attack_steps) = 40;                                                     \
-  /** Size of each ascent step. */                                                         \
-  RAR_ARG(double, attack_step_size) = 0.01;                                                \
-  /** Start the ascent at a uniform random point of the ball (else at x). */               \
-  RAR_ARG(bool, random_start) = true;                                                      \
   /** The start of the ascent as a function of the batch x (x's shape; projected onto the  \
       ball and range). Set, it replaces random_start and draws nothing from the seed. */   \
   RAR_ARG(std::function<torch::Tensor(const torch::Tensor&)>, start);                      \
-  /** Lower end of the data range. */                                                      \
-  RAR_ARG(double, clip_min) = 0.0;                                                         \
-  /** Upper end of the data range. */                                                      \
-  RAR_ARG(double, clip_max) = 1.0;                                                         \
   /** Mean (default) or sum (the paper's code) over the batch. */                          \
   RAR_ARG(Reduction, reduction) = Reduction::mean;                                         \
-  /** Seed of the random starts; each call of the term draws new ones from this stream. */ \
-  RAR_ARG(uint64_t, seed) = 0;                                                             \
   /** Where to record the inner maximization (null: nothing is recorded). */               \
-  RAR_ARG(std::shared_ptr<InnerMaxDiagnostics>, diagnostics)
+  RAR_ARG(std::shared_ptr<InnerMaxDiagnostics>, diagnostics);                              \
+  /** Called with every iterate of the inner maximization and its per-sample objective     \
+      (see `rar::AscentCallback`); returning true ends the ascent early. */                \
+  RAR_ARG(AscentCallback, callback)
 
 /// Options of `rar::ig_norm` (and `rar::ig_sum`). Defaults are the paper's MNIST settings.
+///
+/// The threat model is two blocks, `ball` (epsilon, norm, clip_min, clip_max) and `ascent`
+/// (attack_steps, attack_step_size, random_start, seed); the flat setters forward to them
+/// (`IGNormOptions().attack_steps(5)` sets `ascent().steps()`). `steps` is the number of IG
+/// points, not of ascent steps.
 ///
 /// Example (the paper's Fashion-MNIST settings):
 /// @code
 /// auto opts = rar::IGNormOptions().epsilon(0.1).attack_steps(20).lambda(1.0);
 /// auto objective = rar::cross_entropy() + rar::ig_norm(opts);
+/// // The threat model of a PGD evaluation, reused:
+/// auto same = rar::IGNormOptions().ball(pgd_options.ball()).ascent(pgd_options.ascent());
 /// @endcode
 struct IGNormOptions {
   RAR_ROBUST_IG_FIELDS;
@@ -102,26 +129,25 @@ enum class SizeFunction {
 /// The whole configuration of one robust-IG term, whichever public options it came from.
 struct RobustIGConfig {
   const char* name;
-  double epsilon;
-  Norm norm;
-  int64_t steps, inner_stride, attack_steps;
-  double step_size;
-  bool random_start;
+  BallOptions ball;
+  AscentOptions ascent;
+  int64_t steps, inner_stride;
   std::function<torch::Tensor(const torch::Tensor&)> start;  ///< empty: random_start decides
-  double clip_min, clip_max;
   double weight;   ///< λ or β
   bool with_loss;  ///< add ℓ(x′) to the objective (IG-SUM-NORM)
   SizeFunction size;
   Reduction reduction;
-  uint64_t seed;
   std::shared_ptr<InnerMaxDiagnostics> diagnostics;
+  AscentCallback callback;
 };
 
+/// Validates the options of a robust-IG term (the ball and the ascent through their one check
+/// each) and gathers them; `name` names the public factory.
 template <class Options>
 RobustIGConfig robust_ig_config(const char* name, const Options& o, double weight, bool with_loss,
                                 SizeFunction size) {
-  TORCH_CHECK(std::isfinite(o.epsilon()) && o.epsilon() >= 0, name,
-              ": epsilon must be finite and >= 0, got ", o.epsilon());
+  check_ball(name, o.ball());
+  check_ascent(name, o.ascent(), "attack_steps", "attack_step_size");
   TORCH_CHECK(std::isfinite(weight) && weight >= 0, name, ": ", with_loss ? "beta" : "lambda",
               " must be finite and >= 0, got ", weight);
   TORCH_CHECK(o.steps() >= 1, name, ": steps must be >= 1, got ", o.steps());
@@ -130,40 +156,9 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
   // The strided points k = s, 2s, .., m must end at x′ with weights summing to 1.
   TORCH_CHECK(o.steps() % o.inner_stride() == 0, name, ": inner_stride must divide steps, got ",
               "steps = ", o.steps(), " and inner_stride = ", o.inner_stride());
-  TORCH_CHECK(o.attack_steps() >= 0, name, ": attack_steps must be >= 0, got ", o.attack_steps());
-  TORCH_CHECK(o.attack_step_size() >= 0, name, ": attack_step_size must be >= 0, got ",
-              o.attack_step_size());
-  TORCH_CHECK(o.clip_min() <= o.clip_max(), name, ": clip_min must be <= clip_max, got ",
-              o.clip_min(), " and ", o.clip_max());
-  return {name,
-          o.epsilon(),
-          o.norm(),
-          o.steps(),
-          o.inner_stride(),
-          o.attack_steps(),
-          o.attack_step_size(),
-          o.random_start(),
-          o.start(),
-          o.clip_min(),
-          o.clip_max(),
-          weight,
-          with_loss,
-          size,
-          o.reduction(),
-          o.seed(),
-          o.diagnostics()};
-}
-
-/// Right-Riemann points k = stride, 2·stride, .. ≤ m of the m-point path, each weighted
-/// stride/m: the official code's `IG_approx` (stride = 1 gives the full m-point rule).
-inline QuadratureRule strided_right_riemann(int64_t steps, int64_t stride) {
-  QuadratureRule rule;
-  const double m = static_cast<double>(steps);
-  for (int64_t k = stride; k <= steps; k += stride) {
-    rule.alphas.push_back(static_cast<double>(k) / m);
-    rule.weights.push_back(static_cast<double>(stride) / m);
-  }
-  return rule;
+  return {name,         o.ball(),      o.ascent(),    o.steps(),       o.inner_stride(),
+          o.start(),    weight,        with_loss,     size,            o.reduction(),
+          o.diagnostics(), o.callback()};
 }
 
 /// Per-sample objective at x′: weight·s(IG^{ℓ_y}(x, x′)) [+ ℓ(x′)], IG along x → x′.
@@ -189,65 +184,89 @@ torch::Tensor robust_ig_objective(Model& model, const torch::Tensor& x, const to
   return objective;
 }
 
-/// The inner maximization: projected ascent on the strided objective over N(x, ε) ∩ range.
-/// Gradients are taken w.r.t. x′ only; nothing of its graph survives the call.
+/// The callback that fills `InnerMaxDiagnostics`: the maximizer so far and the batch-mean
+/// objective of every iterate; `evaluate(x′)` supplies the objective where the ascent did not
+/// compute it (the last iterate).
+template <class Evaluate>
+AscentCallback inner_max_recorder(std::shared_ptr<InnerMaxDiagnostics> diagnostics,
+                                  Evaluate evaluate) {
+  return [diagnostics = std::move(diagnostics), evaluate = std::move(evaluate)](
+             int64_t t, const torch::Tensor& x_adv, const torch::Tensor& objective) {
+    if (t == 0) diagnostics->objective.clear();
+    diagnostics->adversarial = x_adv;
+    const torch::Tensor value = objective.defined() ? objective : evaluate(x_adv);
+    diagnostics->objective.push_back(value.mean().template item<double>());
+  };
+}
+
+/// The start of the inner ascent for call `index` of the term: the start function's point
+/// (projected onto the ball and range), a random point of the ball from the stream
+/// (seed, index), or x.
+inline torch::Tensor robust_ig_start(const torch::Tensor& anchor, const RobustIGConfig& c,
+                                     uint64_t index) {
+  if (!c.start) return ascent_start(anchor, c.ball, c.ascent, index);
+  const torch::Tensor given = c.start(anchor);
+  TORCH_CHECK(given.defined() && given.sizes() == anchor.sizes(), c.name,
+              ": the start function must return a tensor of x's shape ", anchor.sizes(),
+              ", got ", given.defined() ? given.sizes() : c10::IntArrayRef{});
+  torch::NoGradGuard no_grad;
+  return project_to_ball(given.detach().to(anchor.options()), anchor, c.ball);
+}
+
+/// The inner maximization of call `index`: projected ascent (`rar::projected_ascent`) on the
+/// strided objective over N(x, ε) ∩ range. Gradients are taken w.r.t. x′ only; nothing of its
+/// graph survives the call. The diagnostics and the user's callback see every iterate.
 template <class Model>
 torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const torch::Tensor& y,
-                                  const RobustIGConfig& c, at::Generator& gen) {
+                                  const RobustIGConfig& c, uint64_t index) {
   const QuadratureRule rule = strided_right_riemann(c.steps, c.inner_stride);
   const torch::Tensor anchor = x.detach();
-  torch::Tensor start;
-  if (c.start) {
-    const torch::Tensor given = c.start(anchor);
-    TORCH_CHECK(given.defined() && given.sizes() == anchor.sizes(), c.name,
-                ": the start function must return a tensor of x's shape ", anchor.sizes(),
-                ", got ", given.defined() ? given.sizes() : c10::IntArrayRef{});
-    start = project(given.detach().to(anchor.options()), anchor, c.epsilon, c.norm, c.clip_min,
-                    c.clip_max);
-  } else {
-    start = c.random_start ? random_start(gen, anchor, c.epsilon, c.norm, c.clip_min, c.clip_max)
-                           : anchor;
+  AscentCallback callback = c.callback;
+  if (c.diagnostics) {
+    callback = chain_callbacks(
+        inner_max_recorder(c.diagnostics,
+                           [&](const torch::Tensor& point) {
+                             const torch::Tensor xa = point.detach().requires_grad_(true);
+                             return robust_ig_objective(model, anchor, xa, y, rule, c).detach();
+                           }),
+        callback);
   }
-  std::vector<double>* trace = c.diagnostics ? &c.diagnostics->objective : nullptr;
-  if (trace) trace->clear();
-  const torch::Tensor x_adv = projected_ascent(
-      anchor, start, c.attack_steps, c.step_size, c.epsilon, c.norm, c.clip_min, c.clip_max,
+  return projected_ascent(
+      anchor, robust_ig_start(anchor, c, index), c.ball, c.ascent,
       [&](const torch::Tensor& point) {
         const torch::Tensor xa = point.detach().requires_grad_(true);
         const torch::Tensor objective = robust_ig_objective(model, anchor, xa, y, rule, c);
-        if (trace) trace->push_back(objective.mean().template item<double>());
-        return torch::autograd::grad({objective.sum()}, {xa})[0];
-      });
-  if (trace) {  // the objective at the final iterate, to close the trace
-    const torch::Tensor xa = x_adv.detach().requires_grad_(true);
-    trace->push_back(
-        robust_ig_objective(model, anchor, xa, y, rule, c).mean().template item<double>());
-  }
-  if (c.diagnostics) c.diagnostics->adversarial = x_adv;
-  return x_adv;
+        return AscentDirection{torch::autograd::grad({objective.sum()}, {xa})[0],
+                               objective.detach()};
+      },
+      callback);
 }
 
 /// The term object behind ig_norm / ig_sum_norm / ig_sum: inner maximization, then the
 /// objective at the maximizer with all m points, differentiated through (double backward).
+///
+/// Call i (counted by a `rar::CallCounter`) draws its random start from the stream (seed, i).
+/// Copies start from the original's count at the time of copying, then count on their own.
 class RobustIGTerm {
  public:
-  explicit RobustIGTerm(RobustIGConfig config)
-      : config_(std::move(config)), gen_(seeded_generator(config_.seed)) {}
+  explicit RobustIGTerm(RobustIGConfig config) : config_(std::move(config)) {}
 
   template <class Model>
   torch::Tensor operator()(Model& model, const torch::Tensor& x, const torch::Tensor& y) const {
     check_labelled_batch(config_.name, x, y);
     torch::AutoGradMode grad_mode(true);
-    at::Generator gen = gen_;  // shares the stream: every call draws new random starts
-    const torch::Tensor x_adv = robust_ig_inner_max(model, x, y, config_, gen);
+    const torch::Tensor x_adv = robust_ig_inner_max(model, x, y, config_, calls_.next());
     const QuadratureRule full = strided_right_riemann(config_.steps, 1);
     return reduce(robust_ig_objective(model, x.detach(), x_adv, y, full, config_),
                   config_.reduction);
   }
 
+  /// The number of calls so far: the stream index of the next call.
+  uint64_t calls() const noexcept { return calls_.count(); }
+
  private:
   RobustIGConfig config_;
-  at::Generator gen_;
+  CallCounter calls_;
 };
 
 }  // namespace detail
@@ -262,12 +281,22 @@ class RobustIGTerm {
 /// IG-NORM objective. Cost per call: attack_steps × (forward + double backward over
 /// N·m/inner_stride inputs) + one forward + double backward over N·m inputs.
 ///
+/// **Randomness, copies and threads.** The term counts its calls (`rar::CallCounter`): call i
+/// (from 0) draws its random start from the stream (seed, i) (`rar::seeded_generator`), so a
+/// training run is reproducible and the starts differ between batches. The count is the term's
+/// only state. A copy of the term (e.g. inside `rar::cross_entropy() + term`) starts from the
+/// count of the original at the time of copying and then counts on its own. Calling one term
+/// from several threads at once is safe for the counter (each call gets its own index, in the
+/// order the threads reach it); `diagnostics`, `callback`, `start` and the model must then be
+/// safe to share themselves.
+///
 /// Example:
 /// @code
 /// auto objective = rar::cross_entropy() + rar::ig_norm(rar::IGNormOptions().epsilon(0.1));
 /// objective(model, x, y).backward();
 /// @endcode
-/// @param options ε, norm, m, inner stride, ascent steps and size, start, range, λ, reduction, seed
+/// @param options the ball (ε, norm, range), the ascent (attack_steps, attack_step_size,
+///        random_start, seed), m, inner stride, start, λ, reduction, diagnostics, callback
 /// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto ig_norm(const IGNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
@@ -278,6 +307,8 @@ inline auto ig_norm(const IGNormOptions& options = {}) {
 ///
 /// The whole objective (it already contains the loss at x′); inner maximization and cost as
 /// for `rar::ig_norm`, with ℓ(x′) read off the path's last point (no extra forward pass).
+/// Randomness, copies and threads as for `rar::ig_norm`: call i draws from the stream
+/// (seed, i); a copy continues from the original's count at the time of copying.
 ///
 /// Example:
 /// @code
@@ -294,7 +325,8 @@ inline auto ig_sum_norm(const IGSumNormOptions& options = {}) {
 ///
 /// By completeness Σ IG ≈ ℓ(x′) − ℓ(x), so `cross_entropy() + ig_sum(λ = 1)` is Madry et al.'s
 /// robust-prediction objective in the paper's terms; attributions may cancel inside the sum,
-/// which is why it is weak for attribution robustness.
+/// which is why it is weak for attribution robustness. Randomness, copies and threads as for
+/// `rar::ig_norm`.
 ///
 /// Example:
 /// @code

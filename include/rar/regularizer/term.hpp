@@ -3,9 +3,9 @@
 /// Loss terms `(model, x, y) -> 0-dim loss` that compose with `+` and scalar `*`, and the
 /// plain cross-entropy term.
 
-#include <rar/attribution/score.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/score.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
 
 #include <torch/torch.h>
 
@@ -30,7 +30,7 @@ enum class Reduction {
 /// auto objective = rar::cross_entropy() + 1.0 * rar::ig_norm(rar::IGNormOptions().epsilon(0.1));
 /// torch::Tensor loss = objective(model, x, y);
 /// auto mine = rar::make_term([](auto& model, const torch::Tensor& x, const torch::Tensor& y) {
-///   return 1e-4 * rar::detail::call_model(model, x).pow(2).mean();  // any user term
+///   return 1e-4 * rar::call_model(model, x).pow(2).mean();  // any user term
 /// });
 /// auto total = objective + mine;
 /// @endcode
