@@ -23,9 +23,9 @@
 
 #include <rar/attack.hpp>
 #include <rar/attribution.hpp>
+#include <rar/core.hpp>
 #include <rar/explain.hpp>
-#include <rar/metrics/metrics.hpp>
-#include <rar/metrics/sanity.hpp>
+#include <rar/metrics.hpp>
 #include <rar/nn.hpp>
 #include <rar/regularizer.hpp>
 #include <rar/script_model.hpp>
