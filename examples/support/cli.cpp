@@ -95,11 +95,13 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   int64_t steps = 0, checkpoint_every = -1, train_limit = 0, batch_size = 0;
   double seconds = -1;
   bool resume = false;
-  auto* train_cmd = app.add_subcommand(
-      "train", "train a model (natural, madry, ig-norm, ig-sum-norm, input-grad)");
+  std::string method_list;
+  for (const std::string& name : method_names())
+    method_list += (method_list.empty() ? "" : ", ") + name;
+  auto* train_cmd = app.add_subcommand("train", "train a model (" + method_list + ")");
   add_common(train_cmd, train_c, mnist);
   train_cmd->add_option("--method", method, "training objective")
-      ->check(CLI::IsMember({"natural", "madry", "ig-norm", "ig-sum-norm", "input-grad"}));
+      ->check(CLI::IsMember(method_names()));
   train_cmd->add_option("--out", out, "checkpoint file (written atomically, resumable)");
   train_cmd->add_option("--steps", steps, "stop after this many steps (default: the preset's)")
       ->check(CLI::PositiveNumber);
@@ -112,6 +114,16 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   train_cmd->add_option("--batch-size", batch_size, "images per step (default: the preset's)")
       ->check(CLI::PositiveNumber);
   train_cmd->add_flag("--resume", resume, "continue from --out if it exists");
+
+  // --explainer on eval and explain: the method whose maps IN/CO measure.
+  std::string eval_explainer = explainer_name(Explainer::ig),
+              explain_explainer = explainer_name(Explainer::ig);
+  auto add_explainer = [](CLI::App* cmd, std::string& name) {
+    cmd->add_option("--explainer", name,
+                    "attribution method whose maps are measured and attacked (default: ig; "
+                    "deeplift is attacked through the surrogate's IG)")
+        ->check(CLI::IsMember(explainer_names()));
+  };
 
   std::vector<std::string> models;
   std::string results_prefix;
@@ -135,6 +147,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       ->check(CLI::PositiveNumber);
   eval_cmd->add_option("--batch-size", eval_batch, "images per evaluation batch")
       ->check(CLI::PositiveNumber);
+  add_explainer(eval_cmd, eval_explainer);
 
   std::string model_path, out_dir = "explain";
   int64_t count = 6;
@@ -146,6 +159,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       ->check(CLI::ExistingFile);
   explain_cmd->add_option("--out", out_dir, "output directory");
   explain_cmd->add_option("--count", count, "images per panel")->check(CLI::PositiveNumber);
+  add_explainer(explain_cmd, explain_explainer);
   bool sanity = false;
   explain_cmd->add_flag("--sanity", sanity,
                         "also print the model-parameter randomization test (Adebayo et al. 2018)");
@@ -192,8 +206,11 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (measure_every > 0) eval.measure_every = measure_every;
       if (ig_steps > 0) eval.ig_steps = ig_steps;
       if (eval_batch > 0) eval.batch_size = eval_batch;
+      eval.explainer = parse_explainer(eval_explainer);
       const Dataset test = load(kind, eval_c, Split::test);
       const torch::Device device = pick_device(eval_c.device);
+      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
+      if (!note.empty()) std::cout << note << std::endl;
       std::vector<EvalResult> results;
       for (const auto& spec : models) {
         const auto eq = spec.find('=');
@@ -210,8 +227,11 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       EvalConfig eval;
       apply_preset(kind, explain_c.preset, Method::natural, train, eval);
       eval.seed = explain_c.seed;
+      eval.explainer = parse_explainer(explain_explainer);
       const Dataset test = load(kind, explain_c, Split::test);
       Net net = load_model(model_path);
+      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
+      if (!note.empty()) std::cout << note << std::endl;
       const std::string name = std::filesystem::path(model_path).stem().string();
       explain(net, test, eval, pick_device(explain_c.device), out_dir, name, count);
       if (sanity) sanity_check(net, test, eval, pick_device(explain_c.device), 16);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "support/image.hpp"
+#include "support/names.hpp"
 
 namespace rar {
 namespace examples {
@@ -47,20 +48,6 @@ torch::Tensor predict(Net& net, const torch::Tensor& images, torch::Device devic
   return torch::cat(out);
 }
 
-// The attribution method of the evaluation: IG of the target logit from a zero baseline with
-// right-Riemann points; the surrogate (create_graph) uses fewer points than the measured maps.
-auto ig_method(const EvalConfig& config) {
-  return [steps = config.ig_steps, surrogate_steps = config.surrogate_ig_steps](
-             auto& model, const torch::Tensor& x, const torch::Tensor& target, bool create_graph) {
-    return rar::integrated_gradients(model, x,
-                                     rar::IGOptions()
-                                         .target(target)
-                                         .steps(create_graph ? surrogate_steps : steps)
-                                         .method(rar::Quadrature::riemann_right)
-                                         .create_graph(create_graph));
-  };
-}
-
 rar::AttributionAttackOptions attack_options(const EvalConfig& config) {
   return rar::AttributionAttackOptions()
       .kind(rar::AttackKind::top_k)
@@ -90,40 +77,32 @@ torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
 
 namespace {
 
-/// Each method's command-line name and its title in the results table.
-struct MethodNames {
-  Method method;
-  const char* name;
-  const char* title;
-};
-constexpr MethodNames kMethods[] = {{Method::natural, "natural", "NATURAL"},
-                                    {Method::madry, "madry", "Madry"},
-                                    {Method::ig_norm, "ig-norm", "IG-NORM"},
-                                    {Method::ig_sum_norm, "ig-sum-norm", "IG-SUM-NORM"},
-                                    {Method::input_grad, "input-grad", "INPUT-GRAD"}};
+/// Each training method's command-line name and its title in the results table.
+constexpr Named<Method> kMethods[] = {{Method::natural, "natural", "NATURAL"},
+                                      {Method::madry, "madry", "Madry"},
+                                      {Method::ig_norm, "ig-norm", "IG-NORM"},
+                                      {Method::ig_sum_norm, "ig-sum-norm", "IG-SUM-NORM"},
+                                      {Method::input_grad, "input-grad", "INPUT-GRAD"}};
 
 }  // namespace
 
-Method parse_method(const std::string& name) {
-  std::string expected;
-  const size_t count = std::size(kMethods);
-  for (size_t i = 0; i < count; ++i) {
-    if (name == kMethods[i].name) return kMethods[i].method;
-    expected += (i == 0 ? "" : i + 1 == count ? " or " : ", ") + std::string(kMethods[i].name);
-  }
-  throw std::invalid_argument("unknown method '" + name + "' (expected " + expected + ")");
-}
+Method parse_method(const std::string& name) { return parse_name(kMethods, name, "method"); }
 
-std::string method_name(Method method) {
-  for (const MethodNames& m : kMethods)
-    if (m.method == method) return m.name;
-  return "?";
-}
+std::string method_name(Method method) { return table_entry(kMethods, method).name; }
 
-std::string method_title(Method method) {
-  for (const MethodNames& m : kMethods)
-    if (m.method == method) return m.title;
-  return "?";
+std::string method_title(Method method) { return table_entry(kMethods, method).title; }
+
+std::vector<std::string> method_names() { return table_names(kMethods); }
+
+ExplainerConfig explainer_config(const EvalConfig& c) {
+  ExplainerConfig e;
+  e.kind = c.explainer;
+  e.ig_steps = c.ig_steps;
+  e.graph_ig_steps = c.surrogate_ig_steps;
+  e.smoothgrad_samples = c.smoothgrad_samples;
+  e.smoothgrad_stddev = c.smoothgrad_stddev;
+  e.seed = c.seed;
+  return e;
 }
 
 void apply_preset(DatasetKind dataset, const std::string& preset, Method method, TrainConfig& train,
@@ -465,6 +444,7 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
 
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
                     const std::string& name) {
+  const auto method = make_explainer(explainer_config(c), net->config());  // checks it first
   net->to(device);
   net->eval();
   EvalResult r;
@@ -497,9 +477,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
 
   // IN and CO under the top-k attack on correctly classified images, batched.
   const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
-  Net surrogate = smooth_surrogate(net, c.surrogate_beta);
-  surrogate->eval();
-  const auto method = ig_method(c);
+  auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
   double in_sum = 0, co_sum = 0, kept = 0;
   const auto attack_start = Clock::now();
   for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
@@ -571,13 +549,12 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   net->to(device);
   net->eval();
   std::filesystem::create_directories(dir);
+  const auto method = make_explainer(explainer_config(c), net->config());
   const auto picked = correctly_classified(net, test, count, device, c.batch_size);
   const auto x = test.images.index_select(0, picked).to(device);
   const auto y = test.labels.index_select(0, picked).to(device);
-  Net surrogate = smooth_surrogate(net, c.surrogate_beta);
-  surrogate->eval();
-  const auto result =
-      rar::attribution_attack(net, surrogate, ig_method(c), x, y, attack_options(c));
+  auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
+  const auto result = rar::attribution_attack(net, surrogate, method, x, y, attack_options(c));
   const auto in = rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k);
   std::vector<torch::Tensor> tiles;
   for (int64_t i = 0; i < picked.size(0); ++i) {
@@ -589,7 +566,8 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   const std::string path = dir + "/" + name + ".png";
   const int64_t scale = std::max<int64_t>(1, 112 / x.size(-1));
   write_panel(path, tiles, 4, scale);
-  std::cout << "wrote " << path << " (rows: image | IG map | attacked image | attacked map; top-"
+  std::cout << "wrote " << path << " (rows: image | " << explainer_title(c.explainer)
+            << " map | attacked image | attacked map; top-"
             << c.eval_k << " intersection per row:";
   for (int64_t i = 0; i < in.size(0); ++i)
     std::cout << " " << std::setprecision(2) << in[i].item<double>();
@@ -603,14 +581,11 @@ void sanity_check(Net& net, const Dataset& test, const EvalConfig& c, torch::Dev
   const auto picked = correctly_classified(net, test, count, device, c.batch_size);
   const auto x = test.images.index_select(0, picked).to(device);
   const auto y = test.labels.index_select(0, picked).to(device);
-  auto ig = [steps = c.ig_steps](Net& m, const torch::Tensor& in, const torch::Tensor& t) {
-    return rar::integrated_gradients(
-        m, in, rar::IGOptions().target(t).steps(steps).method(rar::Quadrature::riemann_right));
-  };
+  const auto method = make_explainer(explainer_config(c), net->config());
   const auto steps = rar::parameter_randomization_test(
-      net, ig, x, y, rar::RandomizationOptions().k(c.eval_k).seed(c.seed));
-  std::cout << "model-parameter randomization (cascading, from the output down) on "
-            << picked.size(0) << " images:\n"
+      net, method, x, y, rar::RandomizationOptions().k(c.eval_k).seed(c.seed));
+  std::cout << "model-parameter randomization (cascading, from the output down) of the "
+            << explainer_title(c.explainer) << " maps on " << picked.size(0) << " images:\n"
             << std::left << std::setw(22) << "randomized up to" << std::right << std::setw(10)
             << "Spearman" << std::setw(12) << ("top-" + std::to_string(c.eval_k)) << "\n";
   for (const auto& s : steps)

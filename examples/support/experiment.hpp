@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "datasets.hpp"
+#include "explainers.hpp"
 #include "models.hpp"
 
 namespace rar {
@@ -57,9 +58,12 @@ struct EvalConfig {
   int64_t attack_iterations = 100;
   int64_t measure_every = 1;       ///< measure the real map every this many attack iterations
   double attack_step_size = 0.01;
+  Explainer explainer = Explainer::ig;  ///< the method whose maps IN/CO measure
   int64_t ig_steps = 100;           ///< IG points of the measured maps
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
   double surrogate_beta = 10.0;     ///< softplus β of the surrogate
+  int64_t smoothgrad_samples = 25;  ///< noisy copies per SmoothGrad map
+  double smoothgrad_stddev = 0.15;  ///< SmoothGrad noise, in pixel units
   int64_t batch_size = 100;
   uint64_t seed = 0;
 };
@@ -80,6 +84,10 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
 Method parse_method(const std::string& name);
 std::string method_name(Method method);
 std::string method_title(Method method);  ///< "NATURAL", "IG-NORM", ... as in the table
+std::vector<std::string> method_names();  ///< every name, for the CLI
+
+/// The explainer settings of an evaluation (`--explainer`, IG points, SmoothGrad noise, seed).
+ExplainerConfig explainer_config(const EvalConfig& config);
 
 /// The training objective of `config.method` as a function of (net, x, y); `step` seeds the
 /// random starts so that a resumed run draws what an uninterrupted one would.
@@ -105,7 +113,9 @@ int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimiz
 /// dtype the parameters were saved in).
 Net load_model(const std::string& path);
 
-/// NA, AA, IN and CO of `net` on `test`, with progress lines.
+/// NA, AA, IN and CO of `net` on `test`, with progress lines. IN and CO compare the maps of
+/// `config.explainer` before and after the top-k attack, whose gradient goes through the smooth
+/// surrogate (`rar::smooth_surrogate(net, config.surrogate_beta)`; see `make_explainer`).
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
                     const std::string& name);
 
@@ -113,14 +123,14 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, tor
 /// `prefix` is not empty.
 void report(const std::vector<EvalResult>& results, const std::string& prefix);
 
-/// Writes panels "image | IG map | attacked image | attacked map" for `count` correctly
-/// classified test images to `<dir>/<name>-<i>.png`.
+/// Writes panels "image | map | attacked image | attacked map" (maps of `config.explainer`) for
+/// `count` correctly classified test images to `<dir>/<name>.png`.
 void explain(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
              const std::string& dir, const std::string& name, int64_t count);
 
 /// Model-parameter randomization sanity check (Adebayo et al. 2018) on `count` correctly
 /// classified test images: re-initializes the layers from the top down and prints how similar
-/// (Spearman, top-k) the IG maps stay to the trained model's.
+/// (Spearman, top-k) the maps of `config.explainer` stay to the trained model's.
 void sanity_check(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
                   int64_t count);
 

@@ -5,17 +5,12 @@
 namespace rar {
 namespace examples {
 
-torch::Tensor Activation::operator()(const torch::Tensor& x) const {
-  const torch::Tensor nonlinear =
-      beta > 0 ? torch::nn::functional::softplus(
-                     x, torch::nn::functional::SoftplusFuncOptions().beta(beta))
-               : torch::relu(x);
-  return slope == 0.0 ? nonlinear : slope * x + (1.0 - slope) * nonlinear;
-}
+NetImpl::NetImpl(NetConfig config) : config_(config) { reset(); }
 
-NetImpl::NetImpl(NetConfig config) : config_(config) {
-  activation_.slope = config_.leaky_slope;
-  reset();
+torch::Tensor NetImpl::activation(const torch::Tensor& x) const {
+  if (config_.leaky_slope == 0.0) return rar::nn::functional::relu(x);
+  return rar::nn::functional::leaky_relu(
+      x, torch::nn::LeakyReLUOptions().negative_slope(config_.leaky_slope));
 }
 
 void NetImpl::reset() {
@@ -61,8 +56,8 @@ void NetImpl::reset() {
 
 torch::Tensor NetImpl::residual_unit(size_t index, const torch::Tensor& x) {
   // convs_[0] is the stem; unit i owns convs_[1 + 2i] and convs_[2 + 2i].
-  const torch::Tensor h = convs_[1 + 2 * index]->forward(activation_(x));
-  const torch::Tensor out = convs_[2 + 2 * index]->forward(activation_(h));
+  const torch::Tensor h = convs_[1 + 2 * index]->forward(activation(x));
+  const torch::Tensor out = convs_[2 + 2 * index]->forward(activation(h));
   const torch::Tensor skip = shortcuts_[index].is_empty() ? x : shortcuts_[index]->forward(x);
   return out + skip;
 }
@@ -78,21 +73,15 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
     x = (x - mean) / std;
   }
   if (c.arch == Architecture::mnist_cnn) {
-    x = torch::max_pool2d(activation_(convs_[0]->forward(x)), 2);
-    x = torch::max_pool2d(activation_(convs_[1]->forward(x)), 2);
-    x = activation_(linears_[0]->forward(x.flatten(1)));
+    x = torch::max_pool2d(activation(convs_[0]->forward(x)), 2);
+    x = torch::max_pool2d(activation(convs_[1]->forward(x)), 2);
+    x = activation(linears_[0]->forward(x.flatten(1)));
     return linears_[1]->forward(x);
   }
   x = convs_[0]->forward(x);
   for (size_t unit = 0; unit < shortcuts_.size(); ++unit) x = residual_unit(unit, x);
-  x = activation_(x).mean({2, 3});
+  x = activation(x).mean({2, 3});
   return linears_[0]->forward(x);
-}
-
-Net smooth_surrogate(const Net& net, double beta) {
-  auto copy = std::dynamic_pointer_cast<NetImpl>(net->clone());
-  copy->make_smooth(beta);
-  return Net(copy);
 }
 
 Architecture parse_architecture(const std::string& name) {

@@ -1,8 +1,11 @@
 #pragma once
 /// @file
-/// The networks of the paper's experiments, with a switchable smooth activation so that the
-/// attribution attack's surrogate (same weights, softplus) is a copy of the trained network.
+/// The networks of the paper's experiments. Their activations are `rar::nn` ones (ReLU, or
+/// LeakyReLU for the paper's ResNet), so that every method of rar sees them: DeepLIFT and guided
+/// backprop switch them, and `rar::smooth_surrogate(net, beta)` is the attribution attack's
+/// surrogate (same weights, softplus_β).
 
+#include <rar/nn.hpp>
 #include <torch/torch.h>
 
 #include <string>
@@ -29,36 +32,27 @@ struct NetConfig {
   bool standardize = false;                   ///< per-image standardization (resnet)
 };
 
-/// The activation a·x + (1 − a)·relu(x), or its smooth twin a·x + (1 − a)·softplus_β(x).
-struct Activation {
-  double slope = 0.0;  ///< a: the leaky part (0 for ReLU)
-  double beta = 0.0;   ///< 0: piecewise linear (the real net); > 0: softplus with this β
-  torch::Tensor operator()(const torch::Tensor& x) const;
-};
-
-/// A classifier `[N, C, H, W] -> [N, classes]` whose activation can be made smooth.
+/// A classifier `[N, C, H, W] -> [N, classes]`. Its activation is `rar::nn::functional::relu`
+/// (leaky_slope 0) or `leaky_relu(leaky_slope)`: plain torch outside rar's scopes, smoothed by
+/// `rar::smooth_surrogate` (a leaky ReLU 0.1 becomes 0.1·x + 0.9·softplus_β(x), as in the
+/// paper's GTSRB/Flower code). The activations are functional, so they add no module and the
+/// checkpoints (state dicts) are those of a network without them.
 class NetImpl : public torch::nn::Cloneable<NetImpl> {
  public:
   explicit NetImpl(NetConfig config = {});
   void reset() override;
   torch::Tensor forward(torch::Tensor x);
-  /// Replaces the activation by its softplus twin with this β (the surrogate).
-  void make_smooth(double beta) { activation_.beta = beta; }
   const NetConfig& config() const { return config_; }
 
  private:
+  torch::Tensor activation(const torch::Tensor& x) const;
   torch::Tensor residual_unit(size_t index, const torch::Tensor& x);
   NetConfig config_;
-  Activation activation_;
   std::vector<torch::nn::Conv2d> convs_;
   std::vector<torch::nn::Conv2d> shortcuts_;  // one per residual unit; empty holder = identity
   std::vector<torch::nn::Linear> linears_;
 };
 TORCH_MODULE(Net);
-
-/// A deep copy of `net` with smooth activations (softplus β; the leaky part is kept, so a
-/// leaky ReLU 0.1 becomes 0.1·x + 0.9·softplus_β(x) as in the paper's GTSRB/Flower code).
-Net smooth_surrogate(const Net& net, double beta);
 
 /// Parses "mnist_cnn" / "resnet"; throws naming the value otherwise.
 Architecture parse_architecture(const std::string& name);
