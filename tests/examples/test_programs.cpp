@@ -111,6 +111,15 @@ TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a
   CHECK_THAT(r.output, Contains("junk.pt: not a rar example checkpoint"));
   // One line: the error and nothing else.
   CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  // An unknown explainer is refused before anything runs, naming the choices.
+  for (const std::string command : {"eval", "explain"}) {
+    r = run(RAR_MNIST_BIN, {command, "--data", tmp / "data", "--model",
+                            (command == "eval" ? "A=" : "") + tmp / "junk.pt", "--explainer", "lime"});
+    INFO(command << ": " << r.output);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output,
+               Contains("--explainer: lime not in {ig,saliency,deeplift,smoothgrad,guided-backprop}"));
+  }
 }
 
 TEST_CASE("a killed IG-NORM training run resumes to the parameters of an uninterrupted one",
@@ -180,6 +189,24 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
                                      "--out", tmp / "png", "--count", "2"});
   REQUIRE(x.code == 0);
   CHECK(fs::exists(tmp / "png/m.png"));
+  CHECK_THAT(x.output, Contains("rows: image | IG map"));
+
+  // Other attribution methods: saliency attacks itself through the surrogate; DeepLIFT is
+  // measured while the attack follows the surrogate's IG, and the program says so.
+  const auto s = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "NATURAL=" + tmp / "m.pt",
+                                     "--accuracy-images", "10", "--attack-images", "3",
+                                     "--attack-iterations", "2", "--explainer", "saliency"});
+  INFO(s.output);
+  REQUIRE(s.code == 0);
+  CHECK_THAT(s.output, Contains("NATURAL") && Contains("CO"));
+  const auto d = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
+                                     "--out", tmp / "deeplift", "--count", "2", "--explainer", "deeplift"});
+  INFO(d.output);
+  REQUIRE(d.code == 0);
+  CHECK_THAT(d.output, Contains("explainer deeplift: IN/CO compare DeepLIFT maps") &&
+                           Contains("the attack follows the gradient of the smooth surrogate's IG") &&
+                           Contains("rows: image | DeepLIFT map"));
+  CHECK(fs::exists(tmp / "deeplift/m.png"));
 }
 
 TEST_CASE("rar_gtsrb trains and evaluates on a GTSRB fixture tree", "[examples][smoke]") {
@@ -192,6 +219,21 @@ TEST_CASE("rar_gtsrb trains and evaluates on a GTSRB fixture tree", "[examples][
   INFO(e.output);
   REQUIRE(e.code == 0);
   CHECK_THAT(e.output, Contains("NATURAL"));
+  // DeepLIFT on the leaky residual network (standardized input) through the program.
+  const auto d = run(RAR_GTSRB_BIN, {"eval", "--data", tmp.path.string(), "--model", "NATURAL=" + tmp / "g.pt",
+                                     "--attack-images", "2", "--attack-iterations", "1",
+                                     "--explainer", "deeplift"});
+  INFO(d.output);
+  REQUIRE(d.code == 0);
+  CHECK_THAT(d.output, Contains("explainer deeplift") && Contains("NATURAL"));
+  // Guided backprop changes ReLUs only, and this ResNet's are leaky: refused in one line.
+  const auto g = run(RAR_GTSRB_BIN, {"eval", "--data", tmp.path.string(), "--model", "NATURAL=" + tmp / "g.pt",
+                                     "--explainer", "guided-backprop"});
+  INFO(g.output);
+  CHECK(g.code == 1);
+  CHECK_THAT(g.output, Contains("rar_gtsrb: error: --explainer guided-backprop: this network's "
+                                "activations are leaky ReLUs"));
+  CHECK(std::count(g.output.begin(), g.output.end(), '\n') == 1);
 }
 
 TEST_CASE("rar_flower trains and evaluates on a Flower-17 fixture tree", "[examples][smoke]") {
