@@ -97,7 +97,7 @@ NetConfig net_config(const std::string& model, int64_t classes) {
 // `count` 28 x 28 images, uniform in [0, 1], labelled by a fixed random linear classifier so
 // that there is something to learn. The same on every rank (drawn from `seed` only).
 Dataset synthetic_dataset(int64_t count, uint64_t seed) {
-  at::Generator gen = rar::detail::seeded_generator(seed ^ 0x5EED5EED5EEDULL);
+  at::Generator gen = rar::seeded_generator(seed ^ 0x5EED5EED5EEDULL);
   Dataset d;
   d.images = torch::rand({count, 1, 28, 28}, gen, torch::kFloat);
   const torch::Tensor w = torch::randn({28 * 28, 10}, gen, torch::kFloat);
@@ -109,7 +109,7 @@ Dataset synthetic_dataset(int64_t count, uint64_t seed) {
 // The global batch of `step`: a seeded draw without replacement, the same on every rank.
 torch::Tensor global_batch_indices(int64_t data_size, int64_t batch, uint64_t seed, int64_t step) {
   at::Generator gen =
-      rar::detail::seeded_generator(seed * 1000003ULL + static_cast<uint64_t>(step));
+      rar::seeded_generator(seed * 1000003ULL + static_cast<uint64_t>(step));
   return torch::randperm(data_size, gen, torch::kLong).slice(0, 0, batch);
 }
 

@@ -28,7 +28,7 @@ namespace examples {
 /// @endcode
 inline torch::Tensor global_random_start(const torch::Tensor& x, const IGNormOptions& options,
                                          uint64_t seed) {
-  at::Generator gen = detail::seeded_generator(seed);
+  at::Generator gen = rar::seeded_generator(seed);
   return detail::random_start(gen, x.detach(), options.epsilon(), options.norm(),
                               options.clip_min(), options.clip_max());
 }

@@ -179,7 +179,7 @@ struct AugmentOptions {
 ///
 /// Example:
 /// @code
-/// at::Generator gen = rar::detail::seeded_generator(7);
+/// at::Generator gen = rar::seeded_generator(7);
 /// torch::Tensor x = augment_batch(batch_images, gen);
 /// @endcode
 /// @param images `[N, C, H, W]`, any dtype and device

@@ -392,7 +392,7 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
     // Batches depend only on (seed, step): the permutation of epoch e is seeded by (seed, e).
     const int64_t epoch = step / per_epoch;
     if (epoch != order_epoch) {
-      auto gen = rar::detail::seeded_generator(c.seed * 7919ULL + static_cast<uint64_t>(epoch));
+      auto gen = rar::seeded_generator(c.seed * 7919ULL + static_cast<uint64_t>(epoch));
       order = torch::randperm(n, gen, torch::kLong);
       order_epoch = epoch;
     }
@@ -401,7 +401,7 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
     torch::Tensor x = data.images.index_select(0, idx);
     const torch::Tensor y = data.labels.index_select(0, idx).to(device);
     if (c.augment) {
-      auto gen = rar::detail::seeded_generator(c.seed * 104729ULL + static_cast<uint64_t>(step));
+      auto gen = rar::seeded_generator(c.seed * 104729ULL + static_cast<uint64_t>(step));
       x = augment_batch(x, gen);
     }
     x = x.to(device);
