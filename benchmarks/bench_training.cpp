@@ -56,7 +56,7 @@ void bm_attribution_attack(benchmark::State& state, torch::Device device) {
   const int64_t iterations = state.range(1);
   const auto config = rar::bench::mnist_cnn();
   auto net = rar::bench::make_net(config, device);
-  auto surrogate = rar::examples::smooth_surrogate(net, 10.0);
+  auto surrogate = rar::smooth_surrogate(net, 10.0);
   const torch::Tensor x = rar::bench::images(config, n, device);
   const torch::Tensor y = rar::bench::predicted(net, x);
   auto ig = [](auto& model, const torch::Tensor& input, const torch::Tensor& target,
