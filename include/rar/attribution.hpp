@@ -1,12 +1,14 @@
 #pragma once
 /// @file
-/// All attribution methods: Integrated Gradients, saliency, gradient × input, DeepLIFT,
+/// All attribution methods: Integrated Gradients (at the input and at a layer), layer
+/// conductance, saliency, gradient × input, DeepLIFT,
 /// SmoothGrad and the score functions.
 
 #include <rar/attribution/deeplift.hpp>
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/guided_backprop.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
+#include <rar/attribution/layer_integrated_gradients.hpp>
 #include <rar/attribution/quadrature.hpp>
 #include <rar/attribution/score.hpp>
 #include <rar/attribution/smooth_grad.hpp>
