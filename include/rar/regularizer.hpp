@@ -1,11 +1,14 @@
 #pragma once
 /// @file
 /// Robust Attribution Regularization as composable loss terms: cross_entropy, ig_norm,
-/// ig_sum_norm, ig_sum, adversarial, input_gradient_norm, and the distributional-robustness
-/// objective distributional_ig.
+/// ig_sum_norm, ig_sum, adversarial, input_gradient_norm, and the successor terms ssr, art and
+/// attribution_alignment, and the distributional-robustness objective distributional_ig.
 
 #include <rar/regularizer/adversarial.hpp>
+#include <rar/regularizer/alignment.hpp>
+#include <rar/regularizer/art.hpp>
 #include <rar/regularizer/distributional.hpp>
 #include <rar/regularizer/input_gradient.hpp>
 #include <rar/regularizer/robust_ig.hpp>
+#include <rar/regularizer/ssr.hpp>
 #include <rar/regularizer/term.hpp>
