@@ -116,8 +116,7 @@ SSRParts ssr_parts(const char* fn, Model& model, const torch::Tensor& x, bool ch
 
 /// The SSR smoothness β(x) of every sample: the largest eigenvalue of W·(diag(p) − ppᵀ)·Wᵀ,
 /// W `[K, C]` holding the (channel-averaged) input gradient of each logit and p the softmax
-/// (Wang et al., NeurIPS 2020, Eq. for the "smoothed geometry"; the authors' `BetaLoss` without
-/// its 1e-12 jitter). W·A·Wᵀ is the Gauss-Newton part of the input Hessian of the cross-entropy,
+/// (Wang et al., NeurIPS 2020; the authors' `BetaLoss` without its 1e-12 jitter). W·A·Wᵀ is the Gauss-Newton part of the input Hessian of the cross-entropy,
 /// whichever the label, so β bounds how fast the input gradient can turn.
 ///
 /// Differentiable in the model's parameters. Cost: one forward of N, one forward and one double
