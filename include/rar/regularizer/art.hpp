@@ -107,14 +107,15 @@ inline int64_t art_top_k(const char* fn, int64_t top_k, int64_t d) {
   return top_k;
 }
 
+/// The two input gradients of ART's triplet at a batch of points.
+struct ARTGradients {
+  torch::Tensor positive;  ///< ∂z_y/∂x, the true class's
+  torch::Tensor negative;  ///< ∂z_{y′}/∂x, y′ the largest other logit
+};
+
 /// Input gradients of the true-class logit z_y and of the top other logit z_{y′} (y′ the
 /// largest logit other than y, at each point) w.r.t. `leaf` `[M, ...]`, which must require
 /// grad. With `create_graph` both are differentiable (in the parameters and in `leaf`).
-struct ARTGradients {
-  torch::Tensor positive;  ///< ∂z_y/∂x
-  torch::Tensor negative;  ///< ∂z_{y′}/∂x
-};
-
 template <class Model>
 ARTGradients art_gradients(const char* fn, Model& model, const torch::Tensor& leaf,
                            const torch::Tensor& y, bool create_graph) {
