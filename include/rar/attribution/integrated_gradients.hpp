@@ -4,6 +4,7 @@
 /// ICML 2017), batched over all path points, differentiable with `create_graph`.
 
 #include <rar/attribution/quadrature.hpp>
+#include <rar/core/batching.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>
@@ -32,8 +33,11 @@ struct IGOptions {
   RAR_ARG(int64_t, steps) = 50;
   /// Quadrature rule for the path integral.
   RAR_ARG(Quadrature, method) = Quadrature::gauss_legendre;
-  /// Rows of the N·m path batch evaluated per forward/backward; 0 = all at once. Any value gives
-  /// the same attributions (to round-off); smaller values use less memory.
+  /// Rows of the N·m path batch evaluated per forward/backward. 0 (the default) = rar's batching
+  /// rule (`rar/core/batching.hpp`): on the CPU chunks sized to `rar::chunk_memory_budget()`
+  /// from the bytes per row measured on the first two chunks, elsewhere one batch, halved on
+  /// out-of-memory. Any value gives the same attributions (to round-off); smaller values use
+  /// less memory.
   RAR_ARG(int64_t, internal_batch_size) = 0;
   /// Keep the graph so the attributions are differentiable w.r.t. the input and the model's
   /// parameters (double backward), as RAR training and attribution attacks need.
@@ -93,11 +97,8 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
   const torch::Tensor path_target = target.defined() ? target.repeat({m}) : target;
 
   const int64_t rows = m * n;
-  const int64_t chunk = internal_batch_size > 0 ? internal_batch_size : rows;
   std::vector<torch::Tensor> grads, scores;
-  grads.reserve(static_cast<size_t>((rows + chunk - 1) / chunk));
-  for (int64_t start = 0; start < rows; start += chunk) {
-    const int64_t stop = std::min(rows, start + chunk);
+  for_each_row_chunk(rows, internal_batch_size, input.device(), [&](int64_t start, int64_t stop) {
     const bool whole = start == 0 && stop == rows;
     torch::Tensor points =
         differentiable_leaf(whole ? path : path.slice(0, start, stop), create_graph);
@@ -109,10 +110,11 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
     TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start,
                 "rar::integrated_gradients: the score function must return one value per sample, "
                 "shape [", stop - start, "], got ", s.sizes());
-    grads.push_back(torch::autograd::grad({s.sum()}, {points}, {}, /*retain_graph=*/create_graph,
-                                          /*create_graph=*/create_graph)[0]);
+    torch::Tensor g = torch::autograd::grad({s.sum()}, {points}, {}, /*retain_graph=*/create_graph,
+                                            /*create_graph=*/create_graph)[0];
+    grads.push_back(std::move(g));
     if (path_scores) scores.push_back(create_graph ? s : s.detach());
-  }
+  });
   if (path_scores) *path_scores = scores.size() == 1 ? scores[0] : torch::cat(scores);
   std::vector<int64_t> step_major(input.sizes().begin(), input.sizes().end());
   step_major.insert(step_major.begin(), m);
@@ -127,7 +129,7 @@ inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
   check_batch(fn, "input", input);
   TORCH_CHECK(options.steps() >= 1, fn, ": steps must be >= 1, got ", options.steps());
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = one batch), got ",
+              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
               options.internal_batch_size());
   TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
   return {expand_baseline(fn, options.baseline(), input),
@@ -140,8 +142,8 @@ inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
 ///
 /// IG_i(x) = (x_i − x'_i) · Σ_k w_k ∂F(x' + α_k (x − x'))/∂x_i with the nodes α_k and weights
 /// w_k of `options.method()`. Numerically the same as Captum 0.7's `IntegratedGradients`.
-/// Costs one forward and one backward over N·steps inputs (fewer rows per pass with
-/// `internal_batch_size`). Does not change the model's mode, flags or parameter gradients.
+/// Costs one forward and one backward over N·steps inputs, in chunks chosen by the batching
+/// rule (`internal_batch_size` overrides it). Does not change the model's mode, flags or parameter gradients.
 ///
 /// Example:
 /// @code

@@ -3,6 +3,7 @@
 /// SmoothGrad (Smilkov et al. 2017), SmoothGrad² and VarGrad (Adebayo et al. 2018) over any
 /// attribution method, like Captum 0.7's `NoiseTunnel`.
 
+#include <rar/core/batching.hpp>
 #include <rar/core/explainer.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
@@ -11,6 +12,8 @@
 #include <torch/torch.h>
 
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace rar {
 
@@ -44,13 +47,22 @@ struct SmoothGradOptions {
   /// Ask an explainer `method` for differentiable attributions (the average is then
   /// differentiable w.r.t. the input too).
   RAR_ARG(bool, create_graph) = false;
+  /// Rows (noisy copies × samples of the batch) per call of an explainer `method`: 0 (the
+  /// default) = rar's batching rule (`rar/core/batching.hpp`), which stacks the noisy copies
+  /// and calls the explainer on chunks of them. Methods without a target parameter are called
+  /// once per noise sample whatever this says.
+  RAR_ARG(int64_t, internal_batch_size) = 0;
 };
 
 /// SmoothGrad over an attribution method: aggregates `method(model, x + noise)` over
 /// `samples` Gaussian perturbations of the input.
 ///
-/// The method is called once per noise sample on a batch of the input's size, so a method that
-/// captures a per-sample target `[N]` works unchanged. The noise of call s is drawn from the
+/// An explainer (a method taking `(model, input, target, create_graph)`, such as every
+/// `rar::explain` one) is called on the noisy copies of all samples stacked, `[samples·N, ...]`,
+/// in chunks chosen by the batching rule (`internal_batch_size` overrides it), with the target
+/// repeated per copy; it must treat rows independently, as every rar explainer does. A method
+/// without a target parameter (`(model, input)`, which may capture a per-sample target `[N]`)
+/// is called once per noise sample on a batch of the input's size. The noise of call s is drawn from the
 /// stream of `seed` (the same noise for the same seed on every device and every call).
 ///
 /// Example:
@@ -78,20 +90,59 @@ torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& i
   detail::check_batch(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(options.stddev() >= 0, fn, ": stddev must be >= 0, got ", options.stddev());
+  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
+              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
+              options.internal_batch_size());
   at::Generator gen = detail::seeded_generator(options.seed());
-  torch::Tensor sum, sum_sq;
-  for (int64_t s = 0; s < options.samples(); ++s) {
-    const torch::Tensor noisy = input + options.stddev() * detail::normal_like(gen, input);
-    const torch::Tensor a = detail::call_explainer(fn, method, model, noisy, options.target(),
-                                                   options.create_graph());
-    TORCH_CHECK(a.sizes() == input.sizes(), fn,
-                ": method must return attributions of the input's shape ", input.sizes(),
-                ", got ", a.sizes());
-    if (options.kind() == NoiseKind::smoothgrad || options.kind() == NoiseKind::vargrad)
-      sum = sum.defined() ? sum + a : a;
-    if (options.kind() != NoiseKind::smoothgrad)
-      sum_sq = sum_sq.defined() ? sum_sq + a * a : a * a;
+  const int64_t samples = options.samples();
+  auto check_shape = [&](const torch::Tensor& a, c10::IntArrayRef expected) {
+    TORCH_CHECK(a.sizes() == expected, fn,
+                ": method must return attributions of the input's shape ", expected, ", got ",
+                a.sizes());
+  };
+  // The attributions of every noisy copy, [samples, N, ...].
+  torch::Tensor all;
+  if constexpr (is_explainer_v<Method, Model>) {
+    std::vector<torch::Tensor> noisy;
+    noisy.reserve(static_cast<size_t>(samples));
+    for (int64_t s = 0; s < samples; ++s)
+      noisy.push_back(input + options.stddev() * detail::normal_like(gen, input));
+    const torch::Tensor stacked = torch::cat(noisy);
+    const torch::Tensor& target = options.target();
+    const bool per_row = target.defined() && target.dim() == 1;
+    if (per_row) {
+      TORCH_CHECK(target.size(0) == input.size(0), fn, ": target must have one entry per sample, [",
+                  input.size(0), "], got ", target.sizes());
+    }
+    const torch::Tensor row_target = per_row ? target.repeat({samples}) : target;
+    std::vector<torch::Tensor> parts;
+    detail::for_each_row_chunk(
+        stacked.size(0), options.internal_batch_size(), input.device(),
+        [&](int64_t start, int64_t stop) {
+          const torch::Tensor rows = stacked.slice(0, start, stop);
+          torch::Tensor a = method(model, rows, per_row ? row_target.slice(0, start, stop) : row_target,
+                                   options.create_graph());
+          check_shape(a, rows.sizes());
+          parts.push_back(std::move(a));
+        });
+    std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
+    shape.insert(shape.begin(), samples);
+    all = (parts.size() == 1 ? parts[0] : torch::cat(parts)).view(shape);
+  } else {
+    std::vector<torch::Tensor> parts;
+    for (int64_t s = 0; s < samples; ++s) {
+      const torch::Tensor noisy = input + options.stddev() * detail::normal_like(gen, input);
+      torch::Tensor a = detail::call_explainer(fn, method, model, noisy, options.target(),
+                                               options.create_graph());
+      check_shape(a, input.sizes());
+      parts.push_back(std::move(a));
+    }
+    all = torch::stack(parts);
   }
+  torch::Tensor sum, sum_sq;
+  if (options.kind() == NoiseKind::smoothgrad || options.kind() == NoiseKind::vargrad)
+    sum = all.sum(0);
+  if (options.kind() != NoiseKind::smoothgrad) sum_sq = (all * all).sum(0);
   const double count = static_cast<double>(options.samples());
   switch (options.kind()) {
     case NoiseKind::smoothgrad:
