@@ -3,9 +3,12 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
+// stb_easy_font is all static functions: no implementation macro, nothing to link.
+#include <stb_easy_font.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -290,6 +293,49 @@ torch::Tensor make_panel(const std::vector<torch::Tensor>& tiles, int64_t column
 void write_panel(const std::string& path, const std::vector<torch::Tensor>& tiles, int64_t columns,
                  int64_t scale, int64_t gap) {
   write_image(path, make_panel(tiles, columns, scale, gap));
+}
+
+void draw_text(Raster& canvas, int x, int y, const std::string& text,
+               const std::uint8_t (&color)[3], int scale) {
+  TORCH_CHECK(canvas.channels == 3 &&
+                  canvas.pixels.size() == static_cast<size_t>(canvas.width) * canvas.height * 3,
+              "draw_text: expected an RGB raster, got ", canvas.width, "x", canvas.height, "x",
+              canvas.channels);
+  TORCH_CHECK(scale >= 1, "draw_text: scale must be >= 1, got ", scale);
+  if (text.empty()) return;
+  // stb_easy_font emits axis-aligned quads (4 vertices of 16 bytes: x, y, z, rgba) on a
+  // one-pixel grid; about 270 bytes per character.
+  std::vector<char> vertices(text.size() * 400 + 1024);
+  std::string buffer = text;
+  const int quads = stb_easy_font_print(0, 0, buffer.data(), nullptr, vertices.data(),
+                                        static_cast<int>(vertices.size()));
+  for (int q = 0; q < quads; ++q) {
+    float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
+    for (int v = 0; v < 4; ++v) {
+      float px, py;
+      std::memcpy(&px, vertices.data() + (q * 4 + v) * 16, sizeof px);
+      std::memcpy(&py, vertices.data() + (q * 4 + v) * 16 + 4, sizeof py);
+      x0 = std::min(x0, px), x1 = std::max(x1, px), y0 = std::min(y0, py), y1 = std::max(y1, py);
+    }
+    const int left = std::max(0, x + static_cast<int>(std::lround(x0)) * scale);
+    const int right = std::min(canvas.width, x + static_cast<int>(std::lround(x1)) * scale);
+    const int top = std::max(0, y + static_cast<int>(std::lround(y0)) * scale);
+    const int bottom = std::min(canvas.height, y + static_cast<int>(std::lround(y1)) * scale);
+    for (int row = top; row < bottom; ++row)
+      for (int col = left; col < right; ++col)
+        std::memcpy(canvas.pixels.data() + (static_cast<size_t>(row) * canvas.width + col) * 3,
+                    color, 3);
+  }
+}
+
+int text_width(const std::string& text, int scale) {
+  std::string buffer = text;
+  return stb_easy_font_width(buffer.data()) * scale;
+}
+
+int text_height(const std::string& text, int scale) {
+  std::string buffer = text;
+  return stb_easy_font_height(buffer.data()) * scale;
 }
 
 }  // namespace examples

@@ -114,5 +114,24 @@ torch::Tensor make_panel(const std::vector<torch::Tensor>& tiles, int64_t column
 void write_panel(const std::string& path, const std::vector<torch::Tensor>& tiles, int64_t columns,
                  int64_t scale = 1, int64_t gap = 2);
 
+/// Draws `text` (printable ASCII; '\n' starts a new line) into an RGB raster with its top-left
+/// corner at (`x`, `y`), each font pixel a `scale` x `scale` square; what falls outside the
+/// raster is cut off. The font is stb_easy_font's (public domain, Debian `libstb-dev`): about
+/// 6 x 12 pixels per character at scale 1, proportional.
+///
+/// Example:
+/// @code
+/// Raster canvas{200, 40, 3, std::vector<std::uint8_t>(200 * 40 * 3, 255)};
+/// draw_text(canvas, 4, 4, "IG-NORM 58.6%", {0, 0, 0}, 2);
+/// write_image("label.png", raster_to_tensor(canvas));
+/// @endcode
+/// @param color RGB, 0..255
+void draw_text(Raster& canvas, int x, int y, const std::string& text,
+               const std::uint8_t (&color)[3], int scale = 1);
+
+/// Width and height in pixels that `draw_text` covers for `text` at `scale`.
+int text_width(const std::string& text, int scale = 1);
+int text_height(const std::string& text, int scale = 1);
+
 }  // namespace examples
 }  // namespace rar
