@@ -1,16 +1,29 @@
 #include "support/cli.hpp"
 
+#include "support/compare.hpp"
 #include "support/heap.hpp"
+#include "support/names.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <thread>
 #include <iostream>
+#include <sstream>
 
 namespace rar {
 namespace examples {
 namespace {
+
+/// `--dataset` of rar_mnist.
+constexpr Named<DatasetKind> kMnistDatasets[] = {
+    {DatasetKind::fashion_mnist, "fashion-mnist", "Fashion-MNIST"},
+    {DatasetKind::mnist, "mnist", "MNIST"}};
+
+enum class DeviceKind { cpu, cuda };
+/// `--device`.
+constexpr Named<DeviceKind> kDevices[] = {{DeviceKind::cpu, "cpu", "CPU"},
+                                          {DeviceKind::cuda, "cuda", "CUDA"}};
 
 struct Common {
   std::string data, dataset_name, device = "cpu", preset = "quick";
@@ -24,11 +37,13 @@ void add_common(CLI::App* app, Common& c, bool mnist) {
                   "the folder with Final_Training/ and Final_Test/; Flower-17: "
                   "the jpg folder)");
   if (mnist)
-    app->add_option("--dataset", c.dataset_name, "fashion-mnist (default) or mnist")
-        ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
-  app->add_option("--device", c.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    app->add_option("--dataset", c.dataset_name,
+                    table_choices(kMnistDatasets) + " (default: fashion-mnist)")
+        ->check(CLI::IsMember(table_names(kMnistDatasets)));
+  app->add_option("--device", c.device, table_choices(kDevices))
+      ->check(CLI::IsMember(table_names(kDevices)));
   app->add_option("--preset", c.preset, "paper (the paper's settings) or quick (minutes on a CPU)")
-      ->check(CLI::IsMember({"paper", "quick"}));
+      ->check(CLI::IsMember(preset_names()));
   app->add_option("--threads", c.threads, "intra-op threads (0: one per core)")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--seed", c.seed, "random seed");
@@ -42,7 +57,7 @@ void apply_threads(const Common& c) {
 }
 
 torch::Device pick_device(const std::string& name) {
-  if (name == "cuda") {
+  if (parse_name(kDevices, name, "device") == DeviceKind::cuda) {
     if (!torch::cuda::is_available())
       throw std::runtime_error("--device cuda: CUDA is not available");
     return torch::Device(torch::kCUDA);
@@ -51,8 +66,56 @@ torch::Device pick_device(const std::string& name) {
 }
 
 DatasetKind resolve(DatasetKind kind, const Common& c) {
-  if (kind == DatasetKind::fashion_mnist && c.dataset_name == "mnist") return DatasetKind::mnist;
+  if (kind == DatasetKind::fashion_mnist && !c.dataset_name.empty())
+    return parse_name(kMnistDatasets, c.dataset_name, "data set");
   return kind;
+}
+
+/// The evaluation flags, shared by `eval` and `compare` (0 or -1: the preset's value).
+struct EvalFlags {
+  int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
+          ig_steps = 0, batch = 0;
+  std::string explainer = explainer_name(Explainer::ig);
+};
+
+void add_eval_options(CLI::App* cmd, EvalFlags& f) {
+  cmd->add_option("--accuracy-images", f.accuracy_images, "test images for NA/AA (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--attack-images", f.attack_images, "images attacked for IN/CO")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--attack-iterations", f.iterations, "iterations of the top-k attack")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--measure-every", f.measure_every,
+                  "measure the real map every N attack iterations (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--ig-steps", f.ig_steps, "IG points of the measured maps")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", f.batch, "images per evaluation batch")
+      ->check(CLI::PositiveNumber);
+}
+
+// --explainer on eval, compare and explain: the method whose maps IN/CO measure.
+void add_explainer(CLI::App* cmd, std::string& name) {
+  cmd->add_option("--explainer", name,
+                  "attribution method whose maps are measured and attacked (default: ig; "
+                  "deeplift is attacked through the surrogate's IG)")
+      ->check(CLI::IsMember(explainer_names()));
+}
+
+/// The evaluation settings of `kind` and `c`'s preset with the flags applied.
+EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
+  TrainConfig train;
+  EvalConfig eval;
+  apply_preset(kind, c.preset, Method::natural, train, eval);
+  eval.seed = c.seed;
+  if (f.accuracy_images >= 0) eval.accuracy_images = f.accuracy_images;
+  if (f.attack_images > 0) eval.attack_images = f.attack_images;
+  if (f.iterations >= 0) eval.attack_iterations = f.iterations;
+  if (f.measure_every > 0) eval.measure_every = f.measure_every;
+  if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
+  if (f.batch > 0) eval.batch_size = f.batch;
+  eval.explainer = parse_explainer(f.explainer);
+  return eval;
 }
 
 Dataset load(DatasetKind kind, const Common& c, Split split) {
@@ -115,39 +178,48 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       ->check(CLI::PositiveNumber);
   train_cmd->add_flag("--resume", resume, "continue from --out if it exists");
 
-  // --explainer on eval and explain: the method whose maps IN/CO measure.
-  std::string eval_explainer = explainer_name(Explainer::ig),
-              explain_explainer = explainer_name(Explainer::ig);
-  auto add_explainer = [](CLI::App* cmd, std::string& name) {
-    cmd->add_option("--explainer", name,
-                    "attribution method whose maps are measured and attacked (default: ig; "
-                    "deeplift is attacked through the surrogate's IG)")
-        ->check(CLI::IsMember(explainer_names()));
-  };
+  std::string explain_explainer = explainer_name(Explainer::ig);
 
   std::vector<std::string> models;
   std::string results_prefix;
-  int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
-          ig_steps = 0, eval_batch = 0;
+  EvalFlags eval_flags;
   auto* eval_cmd = app.add_subcommand("eval", "print NA, AA, IN, CO for one or more models");
   add_common(eval_cmd, eval_c, mnist);
   eval_cmd->add_option("--model", models, "NAME=checkpoint (repeatable), e.g. NATURAL=natural.pt")
       ->required();
   eval_cmd->add_option("--results", results_prefix, "also write <prefix>.csv and <prefix>.json");
-  eval_cmd->add_option("--accuracy-images", accuracy_images, "test images for NA/AA (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  eval_cmd->add_option("--attack-images", attack_images, "images attacked for IN/CO")
+  add_eval_options(eval_cmd, eval_flags);
+  add_explainer(eval_cmd, eval_flags.explainer);
+
+  Common compare_c;
+  EvalFlags compare_flags;
+  std::string compare_methods, compare_prefix = "compare";
+  double compare_seconds = 120;
+  int64_t compare_train_limit = 0, compare_batch = 0;
+  bool compare_resume = false;
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "train every selected method for the same time, then print NA, AA, IN, CO of each");
+  add_common(compare_cmd, compare_c, mnist);
+  compare_cmd->add_option("--methods", compare_methods,
+                          "comma-separated training methods (default: all of " + method_list +
+                              ")");
+  compare_cmd->add_option("--seconds", compare_seconds,
+                          "training time per method, wall clock (default 120)")
       ->check(CLI::PositiveNumber);
-  eval_cmd->add_option("--attack-iterations", iterations, "iterations of the top-k attack")
-      ->check(CLI::NonNegativeNumber);
-  eval_cmd->add_option("--measure-every", measure_every,
-                       "measure the real map every N attack iterations (default: the preset's)")
+  compare_cmd->add_option("--train-images", compare_train_limit,
+                          "use only the first N training images")
       ->check(CLI::PositiveNumber);
-  eval_cmd->add_option("--ig-steps", ig_steps, "IG points of the measured maps")
+  compare_cmd->add_option("--train-batch-size", compare_batch,
+                          "images per training step, every method (default: the preset's)")
       ->check(CLI::PositiveNumber);
-  eval_cmd->add_option("--batch-size", eval_batch, "images per evaluation batch")
-      ->check(CLI::PositiveNumber);
-  add_explainer(eval_cmd, eval_explainer);
+  compare_cmd->add_option("--results", compare_prefix,
+                          "write <prefix>.csv, .json, .png, the state <prefix>.state and the "
+                          "checkpoints <prefix>.<method>.pt (default: compare)");
+  compare_cmd->add_flag("--resume", compare_resume,
+                        "skip the methods <prefix>.state has finished, continue the others "
+                        "from their checkpoints");
+  add_eval_options(compare_cmd, compare_flags);
+  add_explainer(compare_cmd, compare_flags.explainer);
 
   std::string model_path, out_dir = "explain";
   int64_t count = 6;
@@ -189,24 +261,14 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       train.net.classes = data.classes;
       torch::manual_seed(train.seed);
       Net net(train.net);
-      const int64_t done =
+      const TrainProgress done =
           examples::train(net, data, train, pick_device(train_c.device), out, resume);
-      std::cout << "trained " << method_title(train.method) << " for " << done << " steps: " << out
-                << std::endl;
+      std::cout << "trained " << method_title(train.method) << " for " << done.steps
+                << " steps: " << out << std::endl;
     } else if (eval_cmd->parsed()) {
       const auto kind = resolve(dataset, eval_c);
       apply_threads(eval_c);
-      TrainConfig train;
-      EvalConfig eval;
-      apply_preset(kind, eval_c.preset, Method::natural, train, eval);
-      eval.seed = eval_c.seed;
-      if (accuracy_images >= 0) eval.accuracy_images = accuracy_images;
-      if (attack_images > 0) eval.attack_images = attack_images;
-      if (iterations >= 0) eval.attack_iterations = iterations;
-      if (measure_every > 0) eval.measure_every = measure_every;
-      if (ig_steps > 0) eval.ig_steps = ig_steps;
-      if (eval_batch > 0) eval.batch_size = eval_batch;
-      eval.explainer = parse_explainer(eval_explainer);
+      const EvalConfig eval = eval_config(kind, eval_c, eval_flags);
       const Dataset test = load(kind, eval_c, Split::test);
       const torch::Device device = pick_device(eval_c.device);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
@@ -220,6 +282,51 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
         results.push_back(evaluate(net, test, eval, device, name));
       }
       report(results, results_prefix);
+    } else if (compare_cmd->parsed()) {
+      const auto kind = resolve(dataset, compare_c);
+      CompareConfig config;
+      // Checked before anything loads: a bad name costs nothing.
+      try {
+        config.methods =
+            compare_methods.empty() ? all_methods() : parse_method_list(compare_methods);
+      } catch (const std::exception& e) {
+        throw std::invalid_argument(std::string("--methods: ") + e.what());
+      }
+      apply_threads(compare_c);
+      const EvalConfig eval = eval_config(kind, compare_c, compare_flags);
+      config.seconds = compare_seconds;
+      config.prefix = compare_prefix;
+      config.resume = compare_resume;
+      // What the rows depend on besides the method: a resumed run must match it.
+      std::ostringstream settings;
+      settings << "program=" << program << " dataset=" << static_cast<int>(kind)
+               << " data=" << compare_c.data << " preset=" << compare_c.preset
+               << " seconds=" << compare_seconds << " train-images=" << compare_train_limit
+               << " train-batch-size=" << compare_batch
+               << " seed=" << compare_c.seed << " accuracy-images=" << eval.accuracy_images
+               << " attack-images=" << eval.attack_images
+               << " attack-iterations=" << eval.attack_iterations
+               << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
+               << " explainer=" << explainer_name(eval.explainer);
+      config.settings = settings.str();
+      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
+      if (!note.empty()) std::cout << note << std::endl;
+      const Dataset data = first(load(kind, compare_c, Split::train), compare_train_limit);
+      const Dataset test = load(kind, compare_c, Split::test);
+      auto train_config = [&](Method method) {
+        TrainConfig train;
+        EvalConfig unused;
+        apply_preset(kind, compare_c.preset, method, train, unused);
+        train.seed = compare_c.seed;
+        if (compare_batch > 0) train.batch_size = compare_batch;
+        return train;
+      };
+      const auto rows =
+          compare(train_config, data, test, eval, config, pick_device(compare_c.device));
+      std::cout << "\nall " << rows.size() << " methods:";
+      report_comparison(rows, config.seconds, config.prefix);
+      std::cout << "wrote " << config.prefix << ".csv, " << config.prefix << ".json and "
+                << config.prefix << ".png" << std::endl;
     } else if (explain_cmd->parsed()) {
       const auto kind = resolve(dataset, explain_c);
       apply_threads(explain_c);

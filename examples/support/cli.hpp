@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// The command line shared by rar_mnist, rar_gtsrb and rar_flower (CLI11): subcommands
-/// `train`, `eval` and `explain`.
+/// `train`, `eval`, `compare` and `explain`.
 
 #include "experiment.hpp"
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/resource.h>
 
 #include "support/image.hpp"
 #include "support/names.hpp"
@@ -22,6 +25,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// User + system CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
 }
 
 std::string format_duration(double seconds) {
@@ -77,12 +88,22 @@ torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
 
 namespace {
 
-/// Each training method's command-line name and its title in the results table.
+/// Each training method's command-line name and its title in the results table: `train
+/// --method`, `compare --methods`, the objectives and every table read this one list.
 constexpr Named<Method> kMethods[] = {{Method::natural, "natural", "NATURAL"},
                                       {Method::madry, "madry", "Madry"},
                                       {Method::ig_norm, "ig-norm", "IG-NORM"},
                                       {Method::ig_sum_norm, "ig-sum-norm", "IG-SUM-NORM"},
-                                      {Method::input_grad, "input-grad", "INPUT-GRAD"}};
+                                      {Method::input_grad, "input-grad", "INPUT-GRAD"},
+                                      {Method::ssr, "ssr", "SSR"},
+                                      {Method::art, "art", "ART"},
+                                      {Method::alignment, "alignment", "ALIGNMENT"},
+                                      {Method::distributional, "distributional", "DISTRIBUTIONAL"}};
+
+enum class Preset { paper, quick };
+/// The presets (`--preset`).
+constexpr Named<Preset> kPresets[] = {{Preset::paper, "paper", "paper"},
+                                      {Preset::quick, "quick", "quick"}};
 
 }  // namespace
 
@@ -93,6 +114,31 @@ std::string method_name(Method method) { return table_entry(kMethods, method).na
 std::string method_title(Method method) { return table_entry(kMethods, method).title; }
 
 std::vector<std::string> method_names() { return table_names(kMethods); }
+
+std::vector<Method> all_methods() {
+  std::vector<Method> methods;
+  for (const auto& entry : kMethods) methods.push_back(entry.value);
+  return methods;
+}
+
+std::vector<Method> parse_method_list(const std::string& names) {
+  std::vector<Method> methods;
+  size_t begin = 0;
+  while (true) {
+    const size_t comma = names.find(',', begin);
+    const std::string name =
+        names.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    const Method method = parse_method(name);
+    if (std::find(methods.begin(), methods.end(), method) != methods.end())
+      throw std::invalid_argument("method '" + name + "' is listed twice");
+    methods.push_back(method);
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  return methods;
+}
+
+std::vector<std::string> preset_names() { return table_names(kPresets); }
 
 ExplainerConfig explainer_config(const EvalConfig& c) {
   ExplainerConfig e;
@@ -107,9 +153,7 @@ ExplainerConfig explainer_config(const EvalConfig& c) {
 
 void apply_preset(DatasetKind dataset, const std::string& preset, Method method, TrainConfig& train,
                   EvalConfig& eval) {
-  if (preset != "paper" && preset != "quick")
-    throw std::invalid_argument("unknown preset '" + preset + "' (expected paper or quick)");
-  const bool quick = preset == "quick";
+  const bool quick = parse_name(kPresets, preset, "preset") == Preset::quick;
   train.method = method;
   switch (dataset) {
     case DatasetKind::mnist:
@@ -124,6 +168,7 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
       train.inner_stride = 5;
       train.lambda = 1.0;
       train.beta = 0.1;
+      train.art_surrogate_beta = 10.0;  // the evaluation's surrogate β on these models
       train.batch_size = 50;
       train.optimizer = "adam";
       train.learning_rate = 1e-3;
@@ -174,6 +219,7 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
       train.inner_stride = 10;
       train.lambda = flower ? 0.1 : 1.0;
       train.beta = flower ? 0.1 : 1.0;
+      train.art_surrogate_beta = eval.surrogate_beta;
       train.batch_size = flower ? 16 : 64;
       train.optimizer = "momentum";
       train.weight_decay = 2e-4;
@@ -245,12 +291,39 @@ std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> m
       return wrap(rar::cross_entropy() +
                   rar::input_gradient_norm(
                       rar::InputGradientOptions().epsilon(c.epsilon).lambda(c.lambda)));
+    case Method::ssr:
+      return wrap(rar::ssr(rar::SSROptions().alpha(c.ssr_alpha).scale(c.ssr_scale)));
+    case Method::art:
+      return wrap(rar::art(rar::ARTOptions()
+                               .epsilon(c.epsilon)
+                               .attack_steps(c.art_attack_steps)
+                               .attack_step_size(c.art_step_fraction * c.epsilon)
+                               .lambda(c.art_lambda)
+                               .surrogate_beta(c.art_surrogate_beta)
+                               .seed(seed)));
+    case Method::alignment:
+      return wrap(rar::attribution_alignment(rar::AlignmentOptions()
+                                                 .epsilon(c.epsilon)
+                                                 .attack_steps(c.attack_steps)
+                                                 .attack_step_size(c.attack_step_size)
+                                                 .lambda(c.alignment_lambda)
+                                                 .ig(rar::IGOptions().steps(c.ig_steps))
+                                                 .seed(seed)));
+    case Method::distributional:
+      return wrap(rar::distributional_ig(rar::DistributionalIGOptions()
+                                             .beta(c.beta)
+                                             .gamma(c.distributional_gamma)
+                                             .steps(c.ig_steps)
+                                             .inner_stride(c.inner_stride)
+                                             .attack_steps(c.attack_steps)
+                                             .attack_step_size(c.distributional_step_size)
+                                             .seed(seed)));
   }
   throw std::logic_error("make_objective: unknown method");
 }
 
 void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer,
-                     int64_t step) {
+                     int64_t step, const TrainProgress* time) {
   torch::serialize::OutputArchive archive, model_archive;
   net->save(model_archive);
   archive.write("model", model_archive);
@@ -260,6 +333,10 @@ void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer*
     archive.write("optimizer", optimizer_archive);
   }
   archive.write("step", torch::tensor(step, torch::kLong));
+  if (time) {
+    archive.write("seconds", torch::tensor(time->seconds, torch::kDouble));
+    archive.write("cpu_seconds", torch::tensor(time->cpu_seconds, torch::kDouble));
+  }
   const NetConfig& nc = net->config();
   archive.write("net_config",
                 torch::tensor({static_cast<double>(nc.arch), static_cast<double>(nc.in_channels),
@@ -279,7 +356,8 @@ void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer*
   if (ec) throw std::runtime_error(path + ": cannot move checkpoint into place: " + ec.message());
 }
 
-int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer) {
+int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer,
+                        TrainProgress* time) {
   if (!std::filesystem::is_regular_file(path))
     throw std::runtime_error(path + ": no such checkpoint file");
   try {
@@ -291,8 +369,14 @@ int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimiz
       torch::serialize::InputArchive optimizer_archive;
       if (archive.try_read("optimizer", optimizer_archive)) optimizer->load(optimizer_archive);
     }
-    torch::Tensor step;
+    torch::Tensor step, seconds, cpu_seconds;
     archive.read("step", step);
+    if (time) {
+      time->steps = step.item<int64_t>();
+      time->seconds = archive.try_read("seconds", seconds) ? seconds.item<double>() : 0.0;
+      time->cpu_seconds =
+          archive.try_read("cpu_seconds", cpu_seconds) ? cpu_seconds.item<double>() : 0.0;
+    }
     return step.item<int64_t>();
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": not a checkpoint of this model (" +
@@ -351,8 +435,8 @@ Net load_model(const std::string& path) {
   return net;
 }
 
-int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device device,
-              const std::string& checkpoint, bool resume) {
+TrainProgress train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device device,
+                    const std::string& checkpoint, bool resume) {
   if (data.size() < c.batch_size)
     throw std::runtime_error("training set has " + std::to_string(data.size()) +
                              " images, fewer than one batch of " + std::to_string(c.batch_size));
@@ -369,14 +453,21 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
         torch::optim::SGDOptions(c.learning_rate).momentum(0.9).weight_decay(c.weight_decay));
   }
   int64_t step = 0;
+  TrainProgress before;  // the training time of the runs this one resumes
   if (resume && std::filesystem::exists(checkpoint)) {
-    step = load_checkpoint(checkpoint, net, optimizer.get());
+    step = load_checkpoint(checkpoint, net, optimizer.get(), &before);
     std::cout << "resumed " << checkpoint << " at step " << step << std::endl;
   }
   const int64_t n = data.size();
   const int64_t per_epoch = n / c.batch_size;
   const std::string title = method_title(c.method);
   const auto start = Clock::now();
+  const double cpu_start = process_cpu_seconds();
+  auto last_save = start;
+  auto trained = [&] { return before.seconds + seconds_since(start); };
+  auto progress = [&] {
+    return TrainProgress{step, trained(), before.cpu_seconds + process_cpu_seconds() - cpu_start};
+  };
   const int64_t first_step = step;
   double loss_sum = 0;
   int64_t loss_count = 0;
@@ -388,7 +479,7 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
   };
   torch::Tensor order;
   int64_t order_epoch = -1;
-  while (step < c.max_steps && (c.max_seconds <= 0 || seconds_since(start) < c.max_seconds)) {
+  while (step < c.max_steps && (c.max_seconds <= 0 || trained() < c.max_seconds)) {
     // Batches depend only on (seed, step): the permutation of epoch e is seeded by (seed, e).
     const int64_t epoch = step / per_epoch;
     if (epoch != order_epoch) {
@@ -424,7 +515,8 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
       const double elapsed = seconds_since(start);
       const double rate = static_cast<double>((step - first_step) * c.batch_size) / elapsed;
       const double by_steps = static_cast<double>(c.max_steps - step) * c.batch_size / rate;
-      const double eta = c.max_seconds > 0 ? std::min(by_steps, c.max_seconds - elapsed) : by_steps;
+      const double eta =
+          c.max_seconds > 0 ? std::min(by_steps, c.max_seconds - trained()) : by_steps;
       std::cout << "[" << title << "] step " << step << "  loss " << std::fixed
                 << std::setprecision(4) << loss_sum / static_cast<double>(loss_count)
                 << "  batch acc " << std::setprecision(3) << accuracy << "  "
@@ -434,12 +526,18 @@ int64_t train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device
       loss_sum = 0;
       loss_count = 0;
     }
-    if (!checkpoint.empty() && c.checkpoint_every > 0 && step % c.checkpoint_every == 0)
-      save_checkpoint(checkpoint, net, optimizer.get(), step);
+    if (!checkpoint.empty() &&
+        ((c.checkpoint_every > 0 && step % c.checkpoint_every == 0) ||
+         (c.checkpoint_seconds > 0 && seconds_since(last_save) >= c.checkpoint_seconds))) {
+      const TrainProgress now = progress();
+      save_checkpoint(checkpoint, net, optimizer.get(), step, &now);
+      last_save = Clock::now();
+    }
   }
-  if (!checkpoint.empty()) save_checkpoint(checkpoint, net, optimizer.get(), step);
+  const TrainProgress total = progress();
+  if (!checkpoint.empty()) save_checkpoint(checkpoint, net, optimizer.get(), step, &total);
   net->eval();
-  return step;
+  return total;
 }
 
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
@@ -528,13 +626,14 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   std::ofstream csv(prefix + ".csv"), json(prefix + ".json");
   if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
   csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept\n";
+  // Model names come from the command line (--model NAME=...): quoted in both files.
   json << "[\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
-    csv << r.name << "," << r.natural_accuracy << "," << r.adversarial_accuracy << ","
+    csv << csv_quote(r.name) << "," << r.natural_accuracy << "," << r.adversarial_accuracy << ","
         << r.topk_intersection << "," << r.kendall << "," << r.accuracy_images << ","
         << r.attacked_images << "," << r.prediction_kept << "\n";
-    json << "  {\"model\": \"" << r.name << "\", \"NA\": " << r.natural_accuracy
+    json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << r.natural_accuracy
          << ", \"AA\": " << r.adversarial_accuracy << ", \"IN\": " << r.topk_intersection
          << ", \"CO\": " << r.kendall << ", \"accuracy_images\": " << r.accuracy_images
          << ", \"attacked_images\": " << r.attacked_images
@@ -543,6 +642,45 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   }
   json << "]\n";
 }
+
+std::string csv_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
+
+std::string json_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+namespace {
+std::string shortest(double value) {
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {  // the fewest digits that read back exactly
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
+}  // namespace
+
+std::string json_number(double value) { return std::isfinite(value) ? shortest(value) : "null"; }
+
+std::string csv_number(double value) { return std::isfinite(value) ? shortest(value) : ""; }
 
 void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
              const std::string& dir, const std::string& name, int64_t count) {

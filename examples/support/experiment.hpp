@@ -18,8 +18,18 @@ namespace examples {
 /// Which data set an experiment runs on (decides the presets and the loader).
 enum class DatasetKind { mnist, fashion_mnist, gtsrb, flower };
 
-/// Training objective, as in the paper's table.
-enum class Method { natural, madry, ig_norm, ig_sum_norm, input_grad };
+/// Training objective: the paper's table, then the successor methods (docs/methods.md).
+enum class Method {
+  natural,        ///< cross-entropy
+  madry,          ///< cross-entropy at the PGD point (Madry et al.)
+  ig_norm,        ///< cross-entropy + λ·max ‖IG‖₁ (Chen et al.)
+  ig_sum_norm,    ///< max [ℓ + β‖IG‖₁] (Chen et al.)
+  input_grad,     ///< cross-entropy + λ·ε‖∇ℓ‖₁, IG's first-order term
+  ssr,            ///< smoothed surface regularization (Wang et al. 2020)
+  art,            ///< attributional robustness training (Singh et al. 2020)
+  alignment,      ///< attribution alignment, IG cosine at the PGD point (Wang and Kong 2022)
+  distributional  ///< the paper's distributional (Wasserstein, Lagrangian) objective
+};
 
 /// Everything a training run needs (the presets fill it in; flags override).
 struct TrainConfig {
@@ -31,7 +41,16 @@ struct TrainConfig {
   int64_t attack_steps = 40;  ///< inner (and Madry PGD) ascent steps
   double attack_step_size = 0.01;
   double lambda = 1.0;  ///< IG-NORM / input-gradient weight
-  double beta = 0.1;    ///< IG-SUM-NORM weight
+  double beta = 0.1;    ///< IG-SUM-NORM and distributional weight of ‖IG‖₁
+  double ssr_alpha = 0.3;                      ///< SSR: weight α of the penalty against CE
+  double ssr_scale = 0.3 / (255.0 * 255.0);    ///< SSR: scale s, the authors' 0.3 on [0, 1]
+  double art_lambda = 0.5;                     ///< ART: weight of the triplet term
+  int64_t art_attack_steps = 3;                ///< ART: sign steps of its attack
+  double art_step_fraction = 5.0 / 8.0;        ///< ART: step = fraction · ε (authors: 5/255 of 8/255)
+  double art_surrogate_beta = 10.0;            ///< ART: softplus β of the triplet's gradients
+  double alignment_lambda = 1.0;               ///< attribution alignment: weight λ of 1 − cos
+  double distributional_gamma = 1.0;           ///< distributional: price γ of ‖x′ − x‖₂²
+  double distributional_step_size = 0.1;       ///< distributional: gradient-ascent step α
   int64_t batch_size = 50;
   std::string optimizer = "adam";  ///< adam | momentum (SGD, momentum 0.9)
   double learning_rate = 1e-3;
@@ -41,7 +60,8 @@ struct TrainConfig {
   int64_t max_steps = 100000;  ///< stop after this many steps ...
   double max_seconds = 0.0;    ///< ... or after this many seconds (0: no limit)
   bool augment = false;        ///< Flower's random crop and flip
-  int64_t checkpoint_every = 200;
+  int64_t checkpoint_every = 200;  ///< checkpoint every this many steps (0: never) ...
+  double checkpoint_seconds = 0.0;  ///< ... and when this many seconds passed since the last (0: off)
   int64_t log_every = 20;
   uint64_t seed = 0;
 };
@@ -85,6 +105,12 @@ Method parse_method(const std::string& name);
 std::string method_name(Method method);
 std::string method_title(Method method);  ///< "NATURAL", "IG-NORM", ... as in the table
 std::vector<std::string> method_names();  ///< every name, for the CLI
+std::vector<Method> all_methods();        ///< every method, in the table's order
+/// "natural,ssr" -> {natural, ssr}; throws a one-line error naming a bad or repeated name.
+std::vector<Method> parse_method_list(const std::string& names);
+
+/// The presets' names, in order ("paper", "quick"), for the CLI.
+std::vector<std::string> preset_names();
 
 /// The explainer settings of an evaluation (`--explainer`, IG points, SmoothGrad noise, seed).
 ExplainerConfig explainer_config(const EvalConfig& config);
@@ -94,20 +120,32 @@ ExplainerConfig explainer_config(const EvalConfig& config);
 std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> make_objective(
     const TrainConfig& config, int64_t step);
 
-/// Trains `net` on `data`, printing progress (step, loss, accuracy, images/s, ETA) and writing
-/// a checkpoint (model, optimizer, step) every `checkpoint_every` steps and at the end,
-/// atomically (temporary file, then rename). With `resume` and an existing checkpoint, training
-/// continues where it stopped; batches and random starts depend only on (seed, step), so the
-/// resumed run matches an uninterrupted one. Returns the number of steps done in total.
-int64_t train(Net& net, const Dataset& data, const TrainConfig& config, torch::Device device,
-              const std::string& checkpoint, bool resume);
+/// What a training run did, counting the runs it resumed.
+struct TrainProgress {
+  int64_t steps = 0;         ///< steps done in total
+  double seconds = 0.0;      ///< wall-clock seconds of training in total
+  double cpu_seconds = 0.0;  ///< CPU seconds of the process (all threads) while training
+};
 
-/// Saves `net` (and optimizer state, step) to `path` atomically.
+/// Trains `net` on `data`, printing progress (step, loss, accuracy, images/s, ETA) and writing
+/// a checkpoint (model, optimizer, step, training seconds) every `checkpoint_every` steps (or
+/// `checkpoint_seconds`) and at the end, atomically (temporary file, then rename). With
+/// `resume` and an existing checkpoint, training continues where it stopped; batches and random
+/// starts depend only on (seed, step), so the resumed run matches an uninterrupted one. The
+/// time budget `max_seconds` counts the training time recorded in the checkpoint too; the loop
+/// stops at the first step that ends past it.
+TrainProgress train(Net& net, const Dataset& data, const TrainConfig& config, torch::Device device,
+                    const std::string& checkpoint, bool resume);
+
+/// Saves `net` (and optimizer state, step, training wall-clock and CPU seconds when `time` is
+/// given) to `path` atomically.
 void save_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer,
-                     int64_t step);
-/// Loads a checkpoint into `net` (and `optimizer` if given); returns its step. Throws a
-/// one-line error naming the path when it is missing or unreadable.
-int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer);
+                     int64_t step, const TrainProgress* time = nullptr);
+/// Loads a checkpoint into `net` (and `optimizer` if given); returns its step and stores its
+/// step and training seconds (0 if it has none) in `*time` if given. Throws a one-line error
+/// naming the path when it is missing or unreadable.
+int64_t load_checkpoint(const std::string& path, Net& net, torch::optim::Optimizer* optimizer,
+                        TrainProgress* time = nullptr);
 
 /// Builds the network recorded in a checkpoint and loads its weights (eval mode, CPU, in the
 /// dtype the parameters were saved in).
@@ -122,6 +160,15 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, tor
 /// Prints results as the paper's table; also writes `<prefix>.csv` and `<prefix>.json` when
 /// `prefix` is not empty.
 void report(const std::vector<EvalResult>& results, const std::string& prefix);
+
+/// `text` as one CSV field: in double quotes, inner quotes doubled (RFC 4180).
+std::string csv_quote(const std::string& text);
+/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
+std::string json_quote(const std::string& text);
+/// A number for CSV/JSON: shortest round-trip form; non-finite values as `null` (JSON) or
+/// empty (CSV).
+std::string json_number(double value);
+std::string csv_number(double value);
 
 /// Writes panels "image | map | attacked image | attacked map" (maps of `config.explainer`) for
 /// `count` correctly classified test images to `<dir>/<name>.png`.
