@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// The RAR objectives of Chen, Wu, Rastogi, Liang, Jha, "Robust Attribution Regularization"
-/// (NeurIPS 2019, arXiv 1905.09957): IG-NORM, IG-SUM-NORM and the weak size function sum().
+/// (NeurIPS 2019, arXiv 1905.09957): IG-NORM, IG-SUM-NORM and the weak size function sum(),
+/// with IG at the input or, for a `rar::Split` model, at a hidden layer (IG_h).
 
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/quadrature.hpp>
@@ -10,6 +11,7 @@
 #include <rar/core/score.hpp>
 #include <rar/core/threat_model.hpp>
 #include <rar/detail/arg.hpp>
+#include <rar/regularizer/layer_rar.hpp>
 #include <rar/regularizer/term.hpp>
 
 #include <torch/torch.h>
@@ -163,6 +165,10 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
 
 /// Per-sample objective at x′: weight·s(IG^{ℓ_y}(x, x′)) [+ ℓ(x′)], IG along x → x′.
 /// The graph is kept (create_graph) so it can be differentiated w.r.t. x′ or the parameters.
+///
+/// The one formula of every robust-IG term, at the input or at a layer: for IG_h at
+/// h = head(·) pass the tail as `model` and the layer points head(x), head(x′) as `x`, `x_adv`
+/// (the path is then straight in h-space and ℓ(x′) = ℓ(tail(head(x′)))).
 template <class Model>
 torch::Tensor robust_ig_objective(Model& model, const torch::Tensor& x, const torch::Tensor& x_adv,
                                   const torch::Tensor& y, const QuadratureRule& rule,
@@ -216,18 +222,30 @@ inline torch::Tensor robust_ig_start(const torch::Tensor& anchor, const RobustIG
 /// The inner maximization of call `index`: projected ascent (`rar::projected_ascent`) on the
 /// strided objective over N(x, ε) ∩ range. Gradients are taken w.r.t. x′ only; nothing of its
 /// graph survives the call. The diagnostics and the user's callback see every iterate.
-template <class Model>
-torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const torch::Tensor& y,
-                                  const RobustIGConfig& c, uint64_t index) {
+///
+/// IG is taken at the layer `head` maps to (h = head(x) once, without a graph; head(x′) at
+/// every iterate, so the gradient reaches x′ through the head), with `tail` as the model
+/// behind it; `head` = `InputLayer` is IG at the input, with `tail` the whole model.
+template <class Head, class Tail>
+torch::Tensor robust_ig_inner_max(Head& head, Tail& tail, const torch::Tensor& x,
+                                  const torch::Tensor& y, const RobustIGConfig& c,
+                                  uint64_t index) {
   const QuadratureRule rule = strided_right_riemann(c.steps, c.inner_stride);
   const torch::Tensor anchor = x.detach();
+  const torch::Tensor h = [&] {
+    torch::NoGradGuard no_grad;
+    return layer_point(c.name, head, anchor, "x");
+  }();
+  // The per-sample strided objective at an iterate x′ (a leaf that requires grad).
+  auto objective_at = [&](const torch::Tensor& xa) {
+    return robust_ig_objective(tail, h, layer_end_point(c.name, head, xa, h), y, rule, c);
+  };
   AscentCallback callback = c.callback;
   if (c.diagnostics) {
     callback = chain_callbacks(
         inner_max_recorder(c.diagnostics,
                            [&](const torch::Tensor& point) {
-                             const torch::Tensor xa = point.detach().requires_grad_(true);
-                             return robust_ig_objective(model, anchor, xa, y, rule, c).detach();
+                             return objective_at(point.detach().requires_grad_(true)).detach();
                            }),
         callback);
   }
@@ -235,7 +253,7 @@ torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const to
       anchor, robust_ig_start(anchor, c, index), c.ball, c.ascent,
       [&](const torch::Tensor& point) {
         const torch::Tensor xa = point.detach().requires_grad_(true);
-        const torch::Tensor objective = robust_ig_objective(model, anchor, xa, y, rule, c);
+        const torch::Tensor objective = objective_at(xa);
         return AscentDirection{torch::autograd::grad({objective.sum()}, {xa})[0],
                                objective.detach()};
       },
@@ -245,6 +263,10 @@ torch::Tensor robust_ig_inner_max(Model& model, const torch::Tensor& x, const to
 /// The term object behind ig_norm / ig_sum_norm / ig_sum: inner maximization, then the
 /// objective at the maximizer with all m points, differentiated through (double backward).
 ///
+/// Called with a `rar::Split` it takes IG at the split's layer (IG_h along head(x) → head(x′),
+/// x′ searched in the input ball); with any other model at the input. Both run the same inner
+/// maximization and objective (`robust_ig_inner_max`, `robust_ig_objective`).
+///
 /// Call i (counted by a `rar::CallCounter`) draws its random start from the stream (seed, i).
 /// Copies start from the original's count at the time of copying, then count on their own.
 class RobustIGTerm {
@@ -253,18 +275,32 @@ class RobustIGTerm {
 
   template <class Model>
   torch::Tensor operator()(Model& model, const torch::Tensor& x, const torch::Tensor& y) const {
-    check_labelled_batch(config_.name, x, y);
-    torch::AutoGradMode grad_mode(true);
-    const torch::Tensor x_adv = robust_ig_inner_max(model, x, y, config_, calls_.next());
-    const QuadratureRule full = strided_right_riemann(config_.steps, 1);
-    return reduce(robust_ig_objective(model, x.detach(), x_adv, y, full, config_),
-                  config_.reduction);
+    if constexpr (is_split_v<Model>) {
+      return at_layer(model.head(), model.tail(), x, y);
+    } else {
+      InputLayer input;
+      return at_layer(input, model, x, y);
+    }
   }
 
   /// The number of calls so far: the stream index of the next call.
   uint64_t calls() const noexcept { return calls_.count(); }
 
  private:
+  // IG at the layer head maps to, behind which tail computes the output (InputLayer: the input).
+  template <class Head, class Tail>
+  torch::Tensor at_layer(Head& head, Tail& tail, const torch::Tensor& x,
+                         const torch::Tensor& y) const {
+    check_labelled_batch(config_.name, x, y);
+    torch::AutoGradMode grad_mode(true);
+    const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, config_, calls_.next());
+    const QuadratureRule full = strided_right_riemann(config_.steps, 1);
+    // h = head(x) keeps its graph: the term depends on the head's parameters through both ends.
+    const torch::Tensor h = layer_point(config_.name, head, x.detach(), "x");
+    const torch::Tensor h_adv = layer_end_point(config_.name, head, x_adv, h);
+    return reduce(robust_ig_objective(tail, h, h_adv, y, full, config_), config_.reduction);
+  }
+
   RobustIGConfig config_;
   CallCounter calls_;
 };
@@ -290,14 +326,27 @@ class RobustIGTerm {
 /// order the threads reach it); `diagnostics`, `callback`, `start` and the model must then be
 /// safe to share themselves.
 ///
+/// **At a layer.** Called with a `rar::Split{head, tail}` the term is the paper's
+/// λ · max_{x′ ∈ N(x, ε)} ‖IG_h^{ℓ_y}(x, x′)‖₁ at h = head(·): IG of ℓ_y(tail(·)) along the
+/// straight path from head(x) to head(x′) in h-space (`rar::layer_integrated_gradients` with
+/// right-Riemann points), so Σ IG_h = ℓ(x′) − ℓ(x) up to the quadrature error. x′ is still
+/// searched in the input ball (the ascent differentiates through the head), the options mean
+/// the same, and `diagnostics`/`callback` see input-space iterates. The term depends on the
+/// head's parameters through both ends of the path. With head = identity it equals the
+/// input-space term. Extra cost: one head forward and backward over N rows per ascent step and
+/// three head forwards besides, while the m path points run through the tail only.
+///
 /// Example:
 /// @code
 /// auto objective = rar::cross_entropy() + rar::ig_norm(rar::IGNormOptions().epsilon(0.1));
 /// objective(model, x, y).backward();
+/// // The same objective with IG at the layer between head and tail:
+/// objective(rar::Split{head, tail}, x, y).backward();
 /// @endcode
 /// @param options the ball (ε, norm, range), the ascent (attack_steps, attack_step_size,
 ///        random_start, seed), m, inner stride, start, λ, reduction, diagnostics, callback
-/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim; IG at the input, or at the layer when
+///         `model` is a `rar::Split`
 inline auto ig_norm(const IGNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_norm", options, options.lambda(), false, detail::SizeFunction::l1)));
@@ -309,13 +358,19 @@ inline auto ig_norm(const IGNormOptions& options = {}) {
 /// for `rar::ig_norm`, with ℓ(x′) read off the path's last point (no extra forward pass).
 /// Randomness, copies and threads as for `rar::ig_norm`: call i draws from the stream
 /// (seed, i); a copy continues from the original's count at the time of copying.
+/// Called with a `rar::Split{head, tail}` it is max_{x′} [ℓ(x′) + β ‖IG_h^{ℓ_y}(x, x′)‖₁] with
+/// IG at h = head(·), as for `rar::ig_norm` (ℓ(x′) is still read off the path's last point,
+/// tail(head(x′))).
 ///
 /// Example:
 /// @code
 /// auto objective = rar::ig_sum_norm(rar::IGSumNormOptions().epsilon(0.3).beta(0.1));
+/// objective(model, x, y).backward();                  // IG at the input
+/// objective(rar::Split{head, tail}, x, y).backward(); // IG at the layer head(x)
 /// @endcode
 /// @param options as for `ig_norm`, with β
-/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim; IG at the layer when `model` is a
+///         `rar::Split`
 inline auto ig_sum_norm(const IGSumNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_sum_norm", options, options.beta(), true, detail::SizeFunction::l1)));
@@ -326,14 +381,17 @@ inline auto ig_sum_norm(const IGSumNormOptions& options = {}) {
 /// By completeness Σ IG ≈ ℓ(x′) − ℓ(x), so `cross_entropy() + ig_sum(λ = 1)` is Madry et al.'s
 /// robust-prediction objective in the paper's terms; attributions may cancel inside the sum,
 /// which is why it is weak for attribution robustness. Randomness, copies and threads as for
-/// `rar::ig_norm`.
+/// `rar::ig_norm`. With a `rar::Split{head, tail}` the sum is of IG_h at h = head(·); by
+/// completeness in h-space it is again ≈ ℓ(x′) − ℓ(x), whichever layer is chosen.
 ///
 /// Example:
 /// @code
 /// auto madry_like = rar::cross_entropy() + rar::ig_sum(rar::IGNormOptions().lambda(1.0));
+/// torch::Tensor loss = madry_like(rar::Split{head, tail}, x, y);
 /// @endcode
 /// @param options as for `ig_norm`
-/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
+/// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim; IG at the layer when `model` is a
+///         `rar::Split`
 inline auto ig_sum(const IGNormOptions& options = {}) {
   return make_term(detail::RobustIGTerm(detail::robust_ig_config(
       "rar::ig_sum", options, options.lambda(), false, detail::SizeFunction::sum)));
