@@ -11,14 +11,18 @@
 #include <rar/core/score.hpp>
 #include <rar/core/threat_model.hpp>
 #include <rar/detail/arg.hpp>
+#include <rar/nn/model.hpp>
+#include <rar/regularizer/chunked.hpp>
 #include <rar/regularizer/layer_rar.hpp>
 #include <rar/regularizer/term.hpp>
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -78,6 +82,14 @@ struct InnerMaxDiagnostics {
   /** The start of the ascent as a function of the batch x (x's shape; projected onto the  \
       ball and range). Set, it replaces random_start and draws nothing from the seed. */   \
   RAR_ARG(std::function<torch::Tensor(const torch::Tensor&)>, start);                      \
+  /** Rows (samples × IG points) whose double-backward graph is held at once; 0 (default) =  \
+      no limit, fastest. Set, the inner gradients and the final objective run over chunks  \
+      of max(1, max_rows / points) samples, and the parameter gradients of the final       \
+      objective are computed inside the call, chunk by chunk, and attached to the returned  \
+      loss (exact; differentiable w.r.t. the parameters only, first order; the model must   \
+      be a module or a rar::Split of modules). Peak memory then grows with max_rows instead \
+      of N·m. */                                                                            \
+  RAR_ARG(int64_t, max_rows) = 0;                                                          \
   /** Mean (default) or sum (the paper's code) over the batch. */                          \
   RAR_ARG(Reduction, reduction) = Reduction::mean;                                         \
   /** Where to record the inner maximization (null: nothing is recorded). */               \
@@ -141,6 +153,7 @@ struct RobustIGConfig {
   Reduction reduction;
   std::shared_ptr<InnerMaxDiagnostics> diagnostics;
   AscentCallback callback;
+  int64_t max_rows;  ///< 0: no limit
 };
 
 /// Validates the options of a robust-IG term (the ball and the ascent through their one check
@@ -158,9 +171,11 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
   // The strided points k = s, 2s, .., m must end at x′ with weights summing to 1.
   TORCH_CHECK(o.steps() % o.inner_stride() == 0, name, ": inner_stride must divide steps, got ",
               "steps = ", o.steps(), " and inner_stride = ", o.inner_stride());
+  TORCH_CHECK(o.max_rows() >= 0, name, ": max_rows must be >= 0 (0 = no limit), got ",
+              o.max_rows());
   return {name,         o.ball(),      o.ascent(),    o.steps(),       o.inner_stride(),
           o.start(),    weight,        with_loss,     size,            o.reduction(),
-          o.diagnostics(), o.callback()};
+          o.diagnostics(), o.callback(), o.max_rows()};
 }
 
 /// Per-sample objective at x′: weight·s(IG^{ℓ_y}(x, x′)) [+ ℓ(x′)], IG along x → x′.
@@ -219,6 +234,31 @@ inline torch::Tensor robust_ig_start(const torch::Tensor& anchor, const RobustIG
   return project_to_ball(given.detach().to(anchor.options()), anchor, c.ball);
 }
 
+/// Samples per chunk under `max_rows` for an objective with `points` IG points per sample
+/// (N: no chunking).
+inline int64_t samples_per_chunk(const RobustIGConfig& c, int64_t points, int64_t n) {
+  if (c.max_rows <= 0 || n * points <= c.max_rows) return n;
+  return std::max<int64_t>(1, c.max_rows / points);
+}
+
+/// The parameters of `model` that require grad, for `max_rows`: a module's; none for
+/// `InputLayer`; an error for a callable, whose parameters cannot be seen.
+template <class Model>
+void append_trainable_parameters(const char* fn, const Model& model,
+                                 std::vector<torch::Tensor>& params) {
+  if constexpr (std::is_same_v<std::decay_t<Model>, InputLayer>) {
+    return;
+  } else {
+    const torch::nn::Module* root = rar::nn::detail::module_root(model);
+    TORCH_CHECK(root != nullptr, fn,
+                ": max_rows needs a model that is a module (a module holder, a module, a shared "
+                "pointer to one, or a rar::Split of such), whose parameters it differentiates "
+                "chunk by chunk; got a callable");
+    for (const torch::Tensor& p : root->parameters())
+      if (p.requires_grad()) params.push_back(p);
+  }
+}
+
 /// The inner maximization of call `index`: projected ascent (`rar::projected_ascent`) on the
 /// strided objective over N(x, ε) ∩ range. Gradients are taken w.r.t. x′ only; nothing of its
 /// graph survives the call. The diagnostics and the user's callback see every iterate.
@@ -249,13 +289,30 @@ torch::Tensor robust_ig_inner_max(Head& head, Tail& tail, const torch::Tensor& x
                            }),
         callback);
   }
+  const int64_t n = anchor.size(0);
+  const int64_t chunk = samples_per_chunk(c, static_cast<int64_t>(rule.alphas.size()), n);
   return projected_ascent(
       anchor, robust_ig_start(anchor, c, index), c.ball, c.ascent,
       [&](const torch::Tensor& point) {
-        const torch::Tensor xa = point.detach().requires_grad_(true);
-        const torch::Tensor objective = objective_at(xa);
-        return AscentDirection{torch::autograd::grad({objective.sum()}, {xa})[0],
-                               objective.detach()};
+        if (chunk >= n) {
+          const torch::Tensor xa = point.detach().requires_grad_(true);
+          const torch::Tensor objective = objective_at(xa);
+          return AscentDirection{torch::autograd::grad({objective.sum()}, {xa})[0],
+                                 objective.detach()};
+        }
+        // max_rows: the per-sample objectives are independent, so their gradients can be
+        // taken chunk by chunk, one chunk's graph alive at a time.
+        std::vector<torch::Tensor> grads, values;
+        for (int64_t start = 0; start < n; start += chunk) {
+          const int64_t stop = std::min(n, start + chunk);
+          const torch::Tensor xa = point.slice(0, start, stop).detach().requires_grad_(true);
+          const torch::Tensor hs = h.slice(0, start, stop);
+          const torch::Tensor objective = robust_ig_objective(
+              tail, hs, layer_end_point(c.name, head, xa, hs), y.slice(0, start, stop), rule, c);
+          grads.push_back(torch::autograd::grad({objective.sum()}, {xa})[0]);
+          values.push_back(objective.detach());
+        }
+        return AscentDirection{torch::cat(grads), torch::cat(values)};
       },
       callback);
 }
@@ -296,9 +353,26 @@ class RobustIGTerm {
     const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, config_, calls_.next());
     const QuadratureRule full = strided_right_riemann(config_.steps, 1);
     // h = head(x) keeps its graph: the term depends on the head's parameters through both ends.
-    const torch::Tensor h = layer_point(config_.name, head, x.detach(), "x");
-    const torch::Tensor h_adv = layer_end_point(config_.name, head, x_adv, h);
-    return reduce(robust_ig_objective(tail, h, h_adv, y, full, config_), config_.reduction);
+    const int64_t n = x.size(0);
+    const int64_t chunk = samples_per_chunk(config_, config_.steps, n);
+    if (chunk >= n) {
+      const torch::Tensor h = layer_point(config_.name, head, x.detach(), "x");
+      const torch::Tensor h_adv = layer_end_point(config_.name, head, x_adv, h);
+      return reduce(robust_ig_objective(tail, h, h_adv, y, full, config_), config_.reduction);
+    }
+    // max_rows: the parameter gradients chunk by chunk, attached to the returned loss.
+    std::vector<torch::Tensor> params;
+    append_trainable_parameters(config_.name, head, params);
+    append_trainable_parameters(config_.name, tail, params);
+    const double scale = config_.reduction == Reduction::mean ? 1.0 / static_cast<double>(n) : 1.0;
+    return chunked_parameter_loss(params, n, chunk, [&](int64_t start, int64_t stop) {
+      const torch::Tensor h =
+          layer_point(config_.name, head, x.detach().slice(0, start, stop), "x");
+      const torch::Tensor h_adv =
+          layer_end_point(config_.name, head, x_adv.slice(0, start, stop), h);
+      return robust_ig_objective(tail, h, h_adv, y.slice(0, start, stop), full, config_).sum() *
+             scale;
+    });
   }
 
   RobustIGConfig config_;
