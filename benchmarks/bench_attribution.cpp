@@ -1,9 +1,15 @@
 // Attribution methods against the passes they are built from.
 //
 // IG/<net>/<device>       time of rar::integrated_gradients on N inputs with m steps (in one
-//                         batch, or in chunks of `chunk` path rows: internal_batch_size);
-//                         ratio_to_fwd_bwd = time / (forward + input-gradient backward over the
-//                         N·m path rows, in the same passes), target <= 1.1.
+//                         batch, chunk:-1, or in chunks of `chunk` path rows:
+//                         internal_batch_size); ratio_to_fwd_bwd = time / (forward +
+//                         input-gradient backward over the N·m path rows, in the same passes),
+//                         target <= 1.1.
+// IGBatching/<net>/<dev>  rar::integrated_gradients with the default batching rule against the
+//                         same call with every fixed internal_batch_size of the grid (64 ... 1024
+//                         rows and one batch); ratio_to_chunk<c> = default / fixed c; the
+//                         target is default <= 1.1 x the best fixed chunk (scripts/bench-tables
+//                         prints ratio_to_best).
 // DeepLIFT/<device>       time of rar::deeplift on a Sequential MNIST CNN, with the default
 //                         zero reference (shared:1, run as one row) or a reference tensor per
 //                         sample (shared:0); ratio_to_2fwd_bwd = time / (forward of x + forward
@@ -31,7 +37,7 @@ void bm_integrated_gradients(benchmark::State& state, const rar::examples::NetCo
                            .target(y)
                            .steps(m)
                            .method(rar::Quadrature::riemann_right)
-                           .internal_batch_size(chunk);
+                           .internal_batch_size(chunk < 0 ? n * m : chunk);
   // The limit: forward and backward w.r.t. the input over the N·m path rows, in the same
   // passes as IG makes (one batch, or chunks of `chunk` rows).
   const torch::Tensor rows = rar::bench::images(config, n * m, device);
@@ -48,6 +54,33 @@ void bm_integrated_gradients(benchmark::State& state, const rar::examples::NetCo
   paired(
       state, device, [&] { benchmark::DoNotOptimize(rar::integrated_gradients(net, x, options)); },
       {{"fwd_bwd", fwd_bwd}}, static_cast<double>(n));
+}
+
+// The fixed chunk sizes the default batching rule is compared with (0 stands for one batch).
+constexpr int64_t kFixedChunks[] = {64, 128, 256, 512, 1024, 0};
+
+// Args: {m, N}.
+void bm_ig_batching(benchmark::State& state, const rar::examples::NetConfig& config,
+                    torch::Device device) {
+  const int64_t m = state.range(0);
+  const int64_t n = state.range(1);
+  auto net = rar::bench::make_net(config, device);
+  const torch::Tensor x = rar::bench::images(config, n, device);
+  const torch::Tensor y = rar::bench::predicted(net, x);
+  const auto options =
+      rar::IGOptions().target(y).steps(m).method(rar::Quadrature::riemann_right);
+  std::vector<rar::bench::Reference> fixed;
+  for (const int64_t chunk : kFixedChunks) {
+    if (chunk >= n * m) continue;  // the same as one batch
+    const auto chunked = rar::IGOptions(options).internal_batch_size(chunk > 0 ? chunk : n * m);
+    fixed.push_back({chunk > 0 ? "chunk" + std::to_string(chunk) : std::string("one_batch"),
+                     [&net, &x, chunked] {
+                       benchmark::DoNotOptimize(rar::integrated_gradients(net, x, chunked));
+                     }});
+  }
+  paired(
+      state, device, [&] { benchmark::DoNotOptimize(rar::integrated_gradients(net, x, options)); },
+      fixed, static_cast<double>(n));
 }
 
 // The paper's MNIST CNN written as a torch::nn::Sequential (what rar::deeplift takes).
@@ -122,12 +155,25 @@ void register_attribution() {
         for (int64_t n : {1, 16, 64}) {
           const int64_t rows = n * m;
           if (rows > (resnet ? max_rows / 2 : max_rows)) continue;
-          b->Args({m, n, 0});
+          b->Args({m, n, -1});
           // The same attributions in chunks of 256 path rows (less memory, same result).
           if (rows > 256) b->Args({m, n, 256});
         }
       }
       if (cpu) b->MinTime(0.5);
+      auto* g = benchmark::RegisterBenchmark(
+          ("IGBatching/" + std::string(net_name) + "/" + device_name).c_str(),
+          [config = config, device = device](benchmark::State& s) {
+            bm_ig_batching(s, config, device);
+          });
+      g->ArgNames({"m", "N"})->UseManualTime()->Unit(benchmark::kMillisecond);
+      for (int64_t m : {16, 50, 128}) {
+        for (int64_t n : {1, 16, 64}) {
+          if (n * m > (resnet ? max_rows : 2 * max_rows)) continue;
+          g->Args({m, n});
+        }
+      }
+      if (cpu) g->MinTime(0.5);
     }
     auto* d = benchmark::RegisterBenchmark(
         ("DeepLIFT/mnist_cnn/" + device_name).c_str(),

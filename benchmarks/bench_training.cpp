@@ -10,9 +10,20 @@
 //                            the quick settings (m = 10, stride 5, 5 inner steps, batch 50);
 //                            ratio_to_natural = time / cross_entropy().backward();
 //                            ratio_to_parts = time / (its inner steps + its outer objective and
-//                            backward, called through rar::detail), target <= 1.2.
+//                            backward, called through rar::detail), target <= 1.2; peak_MiB =
+//                            the allocator's peak during one step. Networks: the paper's MNIST
+//                            CNN and the quick preset's (conv 16/32, fc 128), the network of
+//                            benchmarks/reference.py's RAR/ cases (target: rar <= 0.8 x Python).
+// RARProfile/ig_norm/<net> one IG-NORM step written out of its passes, each phase timed
+//                            (path, forward, backward, ig, double_backward, projection, other)
+//                            and the allocator's count and bytes per step.
+// RARPaperStep/ig_norm       one IG-NORM step at the paper's scale (m = 50, 40 inner steps,
+//                            batch 50): time and peak_MiB.
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <map>
+#include <string>
 #include <rar/rar.hpp>
 
 #include "support.hpp"
@@ -116,10 +127,30 @@ enum class TermKind { ig_norm, ig_sum_norm, madry };
 constexpr int64_t kSteps = 10, kStride = 5, kInnerSteps = 5;
 constexpr double kEpsilon = 0.3, kStepSize = 0.01;
 
+// Bytes LibTorch's allocator holds at the peak of `f()` (rar::detail::AllocationCounter), MiB.
+template <class F>
+double peak_mib(F&& f) {
+  auto counter = std::make_shared<rar::detail::AllocationCounter>();
+  {
+    c10::DebugInfoGuard guard(c10::DebugInfoKind::PROFILER_STATE, counter);
+    f();
+  }
+  return static_cast<double>(counter->peak()) / (1 << 20);
+}
+
+// The quick preset's network (conv 16/32, fc 128), the "small CNN" of the Python reference.
+rar::examples::NetConfig mnist_cnn_quick() {
+  auto c = rar::bench::mnist_cnn();
+  c.conv1 = 16;
+  c.conv2 = 32;
+  c.fc = 128;
+  return c;
+}
+
 // Args: {N}.
-void bm_rar_term(benchmark::State& state, TermKind kind, torch::Device device) {
+void bm_rar_term(benchmark::State& state, TermKind kind, const rar::examples::NetConfig& config,
+                 torch::Device device) {
   const int64_t n = state.range(0);
-  const auto config = rar::bench::mnist_cnn();
   auto net = rar::bench::make_net(config, device);
   net->train();
   const torch::Tensor x = rar::bench::images(config, n, device);
@@ -202,6 +233,124 @@ void bm_rar_term(benchmark::State& state, TermKind kind, torch::Device device) {
         term().backward();
       },
       {{"parts", parts}, {"natural", natural}}, static_cast<double>(n));
+  state.counters["peak_MiB"] = peak_mib([&] {
+    net->zero_grad();
+    term().backward();
+  });
+}
+
+// One IG-NORM step at the paper's MNIST scale (m = 50, inner stride 5, 40 inner steps, batch 50,
+// the full-width CNN): its time and the peak bytes LibTorch's allocator holds.
+void bm_rar_paper_step(benchmark::State& state, torch::Device device) {
+  const auto config = rar::bench::mnist_cnn();
+  auto net = rar::bench::make_net(config, device);
+  net->train();
+  const torch::Tensor x = rar::bench::images(config, 50, device);
+  torch::manual_seed(3);
+  const torch::Tensor y = torch::randint(0, config.classes, {50}, torch::kLong).to(device);
+  const auto term = rar::ig_norm(rar::IGNormOptions()
+                                     .epsilon(kEpsilon)
+                                     .steps(50)
+                                     .inner_stride(5)
+                                     .attack_steps(40)
+                                     .attack_step_size(kStepSize));
+  double peak = 0;
+  for (auto _ : state) {
+    net->zero_grad();
+    const double s = rar::bench::seconds(device, [&] { peak = peak_mib([&] { term(net, x, y).backward(); }); });
+    state.SetIterationTime(s);
+  }
+  state.counters["peak_MiB"] = peak;
+}
+
+// Where the time of one IG-NORM step goes: the step written out of its passes (as
+// rar::detail::robust_ig_objective and rar::projected_ascent run them), each phase timed on its
+// own. Counters, ms per step: path (building x + α(x′ − x)), forward, backward (the first,
+// create_graph), ig (weights, |IG|, sums), double_backward (the inner gradients w.r.t. x′ and the
+// outer backward w.r.t. the parameters), projection (sign step, ball, range); allocations = the
+// number of tensors LibTorch's allocator hands out per step, allocated_MiB their total size.
+void bm_rar_profile(benchmark::State& state, const rar::examples::NetConfig& config,
+                    torch::Device device) {
+  const int64_t n = state.range(0);
+  auto net = rar::bench::make_net(config, device);
+  net->train();
+  const torch::Tensor x = rar::bench::images(config, n, device);
+  torch::manual_seed(3);
+  const torch::Tensor y = torch::randint(0, config.classes, {n}, torch::kLong).to(device);
+  const auto ball = rar::BallOptions().epsilon(kEpsilon);
+  std::map<std::string, double> phase;
+  auto timed = [&](const char* name, auto&& f) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = f();
+    rar::bench::sync(device);
+    phase[name] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  };
+  // The objective λ‖IG‖₁ at x′ over the rule's points, phase by phase.
+  auto objective = [&](const torch::Tensor& xa, const rar::QuadratureRule& rule) {
+    const int64_t k = static_cast<int64_t>(rule.alphas.size());
+    const torch::Tensor alphas = torch::tensor(rule.alphas, x.options().dtype(torch::kDouble))
+                                     .to(x.options())
+                                     .view({k, 1, 1, 1, 1});
+    const torch::Tensor diff = xa - x;
+    torch::Tensor path = timed("path", [&] {
+      return (x.unsqueeze(0) + alphas * diff.unsqueeze(0)).reshape({k * n, x.size(1), x.size(2), x.size(3)});
+    });
+    if (!path.requires_grad()) path = path.detach().requires_grad_(true);
+    const torch::Tensor out = timed("forward", [&] { return net->forward(path); });
+    const torch::Tensor g = timed("backward", [&] {
+      const torch::Tensor s = rar::score::cross_entropy(out, y.repeat({k}));
+      return torch::autograd::grad({s.sum()}, {path}, {}, true, true)[0];
+    });
+    return timed("ig", [&] {
+      return (diff * g.view({k, n, x.size(1), x.size(2), x.size(3)}).mean(0)).abs().flatten(1).sum(1);
+    });
+  };
+  const rar::QuadratureRule inner = rar::detail::strided_right_riemann(kSteps, kStride);
+  const rar::QuadratureRule full = rar::detail::strided_right_riemann(kSteps, 1);
+  auto step = [&] {
+    torch::Tensor xa = timed("projection", [&] {
+      return rar::project_to_ball(x + torch::empty_like(x).uniform_(-kEpsilon, kEpsilon), x, ball);
+    });
+    for (int64_t t = 0; t < kInnerSteps; ++t) {
+      const torch::Tensor leaf = xa.detach().requires_grad_(true);
+      const torch::Tensor o = objective(leaf, inner);
+      const torch::Tensor g =
+          timed("double_backward", [&] { return torch::autograd::grad({o.sum()}, {leaf})[0]; });
+      xa = timed("projection", [&] {
+        torch::NoGradGuard no_grad;
+        return rar::project_to_ball(rar::ascent_step(leaf, g, kStepSize, rar::Norm::linf), x, ball);
+      });
+    }
+    net->zero_grad();
+    const torch::Tensor o = objective(xa.detach(), full);
+    timed("double_backward", [&] {
+      o.mean().backward();
+      return 0;
+    });
+  };
+  step();  // warm-up
+  auto counter = std::make_shared<rar::detail::AllocationCounter>();
+  {
+    c10::DebugInfoGuard guard(c10::DebugInfoKind::PROFILER_STATE, counter);
+    step();
+  }
+  phase.clear();
+  double total = 0;
+  for (auto _ : state) {
+    const double s = rar::bench::seconds(device, step);
+    state.SetIterationTime(s);
+    total += s;
+  }
+  const auto count = static_cast<double>(state.iterations());
+  double accounted = 0;
+  for (const auto& [name, seconds] : phase) {
+    state.counters[name + "_ms"] = 1e3 * seconds / count;
+    accounted += seconds;
+  }
+  state.counters["other_ms"] = 1e3 * (total - accounted) / count;
+  state.counters["allocations"] = static_cast<double>(counter->allocations());
+  state.counters["allocated_MiB"] = static_cast<double>(counter->allocated()) / (1 << 20);
 }
 
 void register_training() {
@@ -228,13 +377,32 @@ void register_training() {
     const std::pair<const char*, TermKind> terms[] = {{"ig_norm", TermKind::ig_norm},
                                                       {"ig_sum_norm", TermKind::ig_sum_norm},
                                                       {"madry", TermKind::madry}};
+    const std::pair<const char*, rar::examples::NetConfig> widths[] = {
+        {"mnist_cnn", rar::bench::mnist_cnn()}, {"mnist_cnn_quick", mnist_cnn_quick()}};
     for (const auto& [term_name, kind] : terms) {
-      auto* r = benchmark::RegisterBenchmark(
-          ("RAR/" + std::string(term_name) + "/mnist_cnn/" + device_name).c_str(),
-          [kind = kind, device = device](benchmark::State& s) { bm_rar_term(s, kind, device); });
-      r->ArgNames({"N"})->Args({50})->UseManualTime()->Unit(benchmark::kMillisecond);
-      if (cpu) r->Iterations(kind == TermKind::madry ? 20 : 5);
+      for (const auto& [net_name, config] : widths) {
+        auto* r = benchmark::RegisterBenchmark(
+            ("RAR/" + std::string(term_name) + "/" + net_name + "/" + device_name).c_str(),
+            [kind = kind, config = config, device = device](benchmark::State& s) {
+              bm_rar_term(s, kind, config, device);
+            });
+        r->ArgNames({"N"})->Args({50})->UseManualTime()->Unit(benchmark::kMillisecond);
+        if (cpu) r->Iterations(kind == TermKind::madry ? 20 : 5);
+      }
     }
+    for (const auto& [net_name, config] : widths) {
+      auto* f = benchmark::RegisterBenchmark(
+          ("RARProfile/ig_norm/" + std::string(net_name) + "/" + device_name).c_str(),
+          [config = config, device = device](benchmark::State& s) {
+            bm_rar_profile(s, config, device);
+          });
+      f->ArgNames({"N"})->Args({50})->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (cpu) f->Iterations(5);
+    }
+    auto* p = benchmark::RegisterBenchmark(
+        ("RARPaperStep/ig_norm/mnist_cnn/" + device_name).c_str(),
+        [device = device](benchmark::State& s) { bm_rar_paper_step(s, device); });
+    p->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(1);
   }
 }
 

@@ -79,14 +79,24 @@ class AllocationCounter final : public c10::MemoryReportingInfoBase {
                          report_types::total_type /*total_allocated*/,
                          report_types::total_type /*total_reserved*/,
                          c10::Device /*device*/) override {
-    current_ += static_cast<int64_t>(alloc_size);
+    const auto bytes = static_cast<int64_t>(alloc_size);
+    current_ += bytes;
     peak_ = std::max(peak_, current_);
+    if (bytes > 0) {
+      ++allocations_;
+      allocated_ += bytes;
+    }
   }
   bool memoryProfilingEnabled() const override { return true; }
+  /// The largest number of bytes held at once (allocated minus freed) while installed.
   int64_t peak() const noexcept { return peak_; }
+  /// The number of allocations while installed.
+  int64_t allocations() const noexcept { return allocations_; }
+  /// The bytes of all allocations while installed.
+  int64_t allocated() const noexcept { return allocated_; }
 
  private:
-  int64_t current_ = 0, peak_ = 0;
+  int64_t current_ = 0, peak_ = 0, allocations_ = 0, allocated_ = 0;
 };
 
 /// True when `error` is an allocator's out-of-memory failure (CUDA's caching allocator or the

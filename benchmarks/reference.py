@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""The Python references that rar_bench's figures are compared with (docs/performance.md).
+
+Written with Debian's python3-torch only, the same LibTorch as rar's build, one thread each:
+
+* ``ig``: Integrated Gradients of the predicted logit, right Riemann rule, zero baseline, the
+  way Captum 0.7's ``IntegratedGradients.attribute`` runs it by default (all N*m path rows in
+  one forward and one backward; ``internal_batch_size=None``). When Captum is importable (e.g.
+  ``PYTHONPATH=<captum source>``) Captum itself is timed as well.
+* ``ig_norm`` / ``ig_sum_norm``: one training step of the RAR objectives written in PyTorch
+  after the paper's official protocol: m right-Riemann points on the path x -> x', the inner
+  maximization on every inner_stride-th point, sign ascent from a uniform random start in the
+  L-inf ball, projection onto the ball and [0, 1], then the objective at the maximizer with all
+  m points and its backward w.r.t. the parameters (double backward). The path is one batched
+  tensor, as a PyTorch user would write it.
+
+Prints one JSON object: {"context": {...}, "benchmarks": [{"name", "ms", "runs"}, ...]}, the
+median time of each case. scripts/bench runs this next to rar_bench and scripts/bench-tables
+prints the ratios.
+
+    python3 benchmarks/reference.py [--threads 1] [--repetitions 5] [--only ig|ig_norm|...]
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+class MnistCNN(torch.nn.Module):
+    """examples/support/models.cpp's mnist_cnn: conv5x5 - relu - pool2, twice, fc - relu - fc."""
+
+    def __init__(self, conv1=32, conv2=64, fc=1024, classes=10):
+        super().__init__()
+        self.conv0 = torch.nn.Conv2d(1, conv1, 5, padding=2)
+        self.conv1 = torch.nn.Conv2d(conv1, conv2, 5, padding=2)
+        self.fc0 = torch.nn.Linear(conv2 * 7 * 7, fc)
+        self.fc1 = torch.nn.Linear(fc, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv0(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        return self.fc1(F.relu(self.fc0(x.flatten(1))))
+
+
+class ResNet(torch.nn.Module):
+    """examples/support/models.cpp's slim ResNet (the GTSRB network of rar_bench)."""
+
+    def __init__(self, classes=43, units=2, slope=0.1):
+        super().__init__()
+        self.slope = slope
+        self.stem = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.units = torch.nn.ModuleList()
+        channels = 16
+        for stage in range(3):
+            width = 16 << stage
+            for unit in range(units):
+                stride = 2 if stage > 0 and unit == 0 else 1
+                a = torch.nn.Conv2d(channels, width, 3, stride=stride, padding=1)
+                b = torch.nn.Conv2d(width, width, 3, padding=1)
+                short = (torch.nn.Conv2d(channels, width, 1, stride=stride)
+                         if stride != 1 or channels != width else None)
+                self.units.append(torch.nn.ModuleList([a, b] + ([short] if short else [])))
+                channels = width
+        self.fc = torch.nn.Linear(channels, classes)
+
+    def act(self, x):
+        return F.leaky_relu(x, self.slope)
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        floor = 1.0 / flat.size(1) ** 0.5
+        mean = flat.mean(1).view(-1, 1, 1, 1)
+        std = flat.std(1, unbiased=False).clamp_min(floor).view(-1, 1, 1, 1)
+        x = self.stem((x - mean) / std)
+        for unit in self.units:
+            h = unit[1](self.act(unit[0](self.act(x))))
+            x = h + (unit[2](x) if len(unit) == 3 else x)
+        return self.fc(self.act(x).mean((2, 3)))
+
+
+def images(n, channels, side):
+    torch.manual_seed(1)
+    return torch.rand(n, channels, side, side)
+
+
+def median_ms(fn, repetitions):
+    fn()  # warm-up
+    runs = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        fn()
+        runs.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(runs), runs
+
+
+def ig_one_batch(model, x, target, m):
+    """Captum's default IG: every path row in one forward and one backward."""
+    alphas = torch.arange(1, m + 1, dtype=x.dtype) / m
+    path = (alphas.view(-1, 1, 1, 1, 1) * x.unsqueeze(0)).reshape(m * x.size(0), *x.shape[1:])
+    path.requires_grad_(True)
+    out = model(path)
+    score = out.gather(1, target.repeat(m).view(-1, 1)).sum()
+    grads = torch.autograd.grad(score, path)[0].view(m, *x.shape)
+    return grads.mean(0) * x
+
+
+def robust_ig_objective(model, x, xa, y, alphas, weight, with_loss):
+    """weight * ||IG^{loss_y}(x, x')||_1 [+ loss(x')], IG on the path x -> x' at `alphas`."""
+    k, n = alphas.numel(), x.size(0)
+    diff = xa - x
+    path = (x.unsqueeze(0) + alphas.view(-1, 1, 1, 1, 1) * diff.unsqueeze(0)).reshape(
+        k * n, *x.shape[1:])
+    if not path.requires_grad:
+        path.requires_grad_(True)
+    losses = F.cross_entropy(model(path), y.repeat(k), reduction="none")
+    grads = torch.autograd.grad(losses.sum(), path, create_graph=True)[0].view(k, *x.shape)
+    ig = diff * grads.mean(0)
+    objective = weight * ig.abs().flatten(1).sum(1)
+    if with_loss:
+        objective = objective + losses[(k - 1) * n:]
+    return objective
+
+
+def robust_ig_step(model, x, y, m, stride, inner_steps, epsilon, step_size, weight, with_loss):
+    """One training step of IG-NORM (with_loss False) or IG-SUM-NORM: inner max, outer backward."""
+    inner = torch.arange(stride, m + 1, stride, dtype=x.dtype) / m
+    full = torch.arange(1, m + 1, dtype=x.dtype) / m
+    xa = (x + torch.empty_like(x).uniform_(-epsilon, epsilon)).clamp(0, 1)
+    for _ in range(inner_steps):
+        xa = xa.detach().requires_grad_(True)
+        objective = robust_ig_objective(model, x, xa, y, inner, weight, with_loss)
+        grad = torch.autograd.grad(objective.sum(), xa)[0]
+        with torch.no_grad():
+            xa = torch.min(torch.max(xa + step_size * grad.sign(), x - epsilon), x + epsilon)
+            xa = xa.clamp(0, 1)
+    model.zero_grad()
+    robust_ig_objective(model, x, xa.detach(), y, full, weight, with_loss).mean().backward()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated: ig, ig_norm, ig_sum_norm")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    only = set(filter(None, args.only.split(",")))
+    results = []
+
+    def record(name, fn, repetitions=args.repetitions):
+        ms, runs = median_ms(fn, repetitions)
+        results.append({"name": name, "ms": ms, "runs": runs})
+        print(f"{name}: {ms:.1f} ms", file=sys.stderr)
+
+    if not only or "ig" in only:
+        try:
+            from captum.attr import IntegratedGradients  # optional
+        except ImportError:
+            IntegratedGradients = None
+        nets = {"mnist_cnn": (MnistCNN, 1, 28), "gtsrb_resnet": (ResNet, 3, 32)}
+        for name, (cls, channels, side) in nets.items():
+            torch.manual_seed(0)
+            model = cls().eval()
+            for m, n in ((16, 16), (50, 16), (16, 64), (128, 16)):
+                x = images(n, channels, side)
+                with torch.no_grad():
+                    target = model(x).argmax(1)
+                record(f"IG/{name}/m:{m}/N:{n}/one_batch",
+                       lambda: ig_one_batch(model, x, target, m))
+                if IntegratedGradients is not None:
+                    ig = IntegratedGradients(model)
+                    record(f"IG/{name}/m:{m}/N:{n}/captum", lambda: ig.attribute(
+                        x, target=target, n_steps=m, method="riemann_right"))
+
+    # The quick preset's network (conv 16/32, fc 128) at the quick settings: batch 50, m = 10,
+    # inner stride 5, 5 inner steps of 0.01 in the 0.3-ball (bench_training.cpp's RAR/ cases).
+    for term, weight, with_loss in (("ig_norm", 1.0, False), ("ig_sum_norm", 0.1, True)):
+        if only and term not in only:
+            continue
+        for width, (c1, c2, fc) in (("quick", (16, 32, 128)), ("paper", (32, 64, 1024))):
+            torch.manual_seed(0)
+            model = MnistCNN(c1, c2, fc).train()
+            x = images(50, 1, 28)
+            torch.manual_seed(3)
+            y = torch.randint(0, 10, (50,))
+            record(f"RAR/{term}/mnist_cnn_{width}/N:50", lambda: robust_ig_step(
+                model, x, y, 10, 5, 5, 0.3, 0.01, weight, with_loss))
+
+    context = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+               "python": sys.version.split()[0]}
+    json.dump({"context": context, "benchmarks": results}, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
