@@ -36,18 +36,25 @@ void check_cover(const Chunks& chunks, int64_t rows) {
 
 TEST_CASE("a fixed internal batch size gives chunks of exactly that many rows", "[batching]") {
   Chunks chunks;
-  rar::detail::for_each_row_chunk(10, 4, torch::Device(torch::kCPU),
+  rar::detail::for_each_row_chunk(10, 4, torch::Device(torch::kCPU), 4,
                                   [&](int64_t a, int64_t b) { chunks.emplace_back(a, b); });
   CHECK(chunks == Chunks{{0, 4}, {4, 8}, {8, 10}});
 }
 
 TEST_CASE("the batching rule runs a small batch in one pass", "[batching]") {
-  for (int64_t rows : {1, 17, 64}) {
+  auto chunks_of = [](int64_t rows, int64_t row_bytes) {
     Chunks chunks;
-    rar::detail::for_each_row_chunk(rows, 0, torch::Device(torch::kCPU),
+    rar::detail::for_each_row_chunk(rows, 0, torch::Device(torch::kCPU), row_bytes,
                                     [&](int64_t a, int64_t b) { chunks.emplace_back(a, b); });
-    CHECK(chunks == Chunks{{0, rows}});
-  }
+    return chunks;
+  };
+  // Up to 64 rows always; up to 128 when 32 × the input row fits the budget (64 MiB) that often.
+  for (int64_t rows : {1, 17, 64}) CHECK(chunks_of(rows, int64_t{1} << 30) == Chunks{{0, rows}});
+  CHECK(chunks_of(128, 3136) == Chunks{{0, 128}});
+  const Chunks large_rows = chunks_of(128, int64_t{1} << 20);  // 32 MiB per row guessed: probe
+  check_cover(large_rows, 128);
+  CHECK(large_rows.size() >= 3);
+  CHECK(chunks_of(129, 4).size() >= 3);  // beyond 128 rows: always probed
 }
 
 TEST_CASE("the batching rule sizes CPU chunks from the bytes a row allocates", "[batching]") {
@@ -57,7 +64,7 @@ TEST_CASE("the batching rule sizes CPU chunks from the bytes a row allocates", "
   auto run = [](int64_t rows, int64_t budget) {
     rar::set_chunk_memory_budget(budget);
     Chunks chunks;
-    rar::detail::for_each_row_chunk(rows, 0, torch::Device(torch::kCPU), [&](int64_t a, int64_t b) {
+    rar::detail::for_each_row_chunk(rows, 0, torch::Device(torch::kCPU), 4096, [&](int64_t a, int64_t b) {
       const torch::Tensor per_row = torch::ones({b - a, 1024}, torch::kFloat);
       const torch::Tensor fixed = torch::ones({16 * 1024}, torch::kFloat);
       CHECK(per_row.sum().item<double>() == 1024.0 * static_cast<double>(b - a));
@@ -66,20 +73,24 @@ TEST_CASE("the batching rule sizes CPU chunks from the bytes a row allocates", "
     });
     return chunks;
   };
+  // Rows of 4 KiB input: the probes have p = budget / (4 × 32 × 4 KiB) rows (within [4, 16]) and 2p.
   const Chunks one_mib = run(1000, int64_t{1} << 20);
   check_cover(one_mib, 1000);
-  REQUIRE(one_mib.size() >= 3);
-  CHECK(one_mib[0] == std::make_pair(int64_t{0}, int64_t{8}));    // first probe
-  CHECK(one_mib[1] == std::make_pair(int64_t{8}, int64_t{24}));   // second probe
-  CHECK(one_mib[2].second - one_mib[2].first == 256);             // 1 MiB / 4 KiB
-  // Four times the budget, four times the rows per chunk.
+  REQUIRE(one_mib.size() == 6);
+  CHECK(one_mib[0] == std::make_pair(int64_t{0}, int64_t{4}));   // first probe, p = 4
+  CHECK(one_mib[1] == std::make_pair(int64_t{4}, int64_t{12}));  // second probe, 2p
+  // At most 1 MiB / 4 KiB = 256 rows: the 988 rows left in 4 equal chunks of 247.
+  for (size_t i = 2; i < one_mib.size(); ++i) CHECK(one_mib[i].second - one_mib[i].first == 247);
+  // Four times the budget: p = 8, and four times the rows per chunk (2976 rows, 3 × 992 ≤ 1024).
   const Chunks four_mib = run(3000, int64_t{4} << 20);
   check_cover(four_mib, 3000);
-  CHECK(four_mib[2].second - four_mib[2].first == 1024);
-  // A budget below one probe's rows still makes progress with the probe's size.
+  REQUIRE(four_mib.size() == 5);
+  CHECK(four_mib[1] == std::make_pair(int64_t{8}, int64_t{24}));
+  CHECK(four_mib[2].second - four_mib[2].first == 992);
+  // A budget below one row still makes progress, in chunks of the second probe's size.
   const Chunks tiny = run(200, 1024);
   check_cover(tiny, 200);
-  CHECK(tiny[2].second - tiny[2].first == 16);
+  CHECK(tiny[2].second - tiny[2].first == 8);
   CHECK_THROWS_WITH(rar::set_chunk_memory_budget(0),
                     Catch::Contains("rar::set_chunk_memory_budget: bytes must be > 0, got 0"));
 }
@@ -89,7 +100,7 @@ TEST_CASE("off the CPU the batching rule runs one batch and halves it on out-of-
   const torch::Device device(torch::kMeta);
   Chunks done;
   int failures = 0;
-  rar::detail::for_each_row_chunk(100, 0, device, [&](int64_t a, int64_t b) {
+  rar::detail::for_each_row_chunk(100, 0, device, 4, [&](int64_t a, int64_t b) {
     if (b - a > 30) {
       ++failures;
       TORCH_CHECK(false, "CUDA out of memory. Tried to allocate 2.00 GiB");
@@ -101,7 +112,7 @@ TEST_CASE("off the CPU the batching rule runs one batch and halves it on out-of-
   for (const auto& [a, b] : done) CHECK(b - a <= 25);
   // Other errors are not swallowed.
   CHECK_THROWS_WITH(rar::detail::for_each_row_chunk(
-                        10, 0, device,
+                        10, 0, device, 4,
                         [](int64_t, int64_t) { TORCH_CHECK(false, "shape mismatch in layer 3"); }),
                     Catch::Contains("shape mismatch in layer 3"));
 }

@@ -98,7 +98,8 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
 
   const int64_t rows = m * n;
   std::vector<torch::Tensor> grads, scores;
-  for_each_row_chunk(rows, internal_batch_size, input.device(), [&](int64_t start, int64_t stop) {
+  const int64_t row_bytes = n > 0 ? input.numel() / n * static_cast<int64_t>(input.element_size()) : 0;
+  for_each_row_chunk(rows, internal_batch_size, input.device(), row_bytes, [&](int64_t start, int64_t stop) {
     const bool whole = start == 0 && stop == rows;
     torch::Tensor points =
         differentiable_leaf(whole ? path : path.slice(0, start, stop), create_graph);

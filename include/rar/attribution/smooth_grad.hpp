@@ -118,6 +118,8 @@ torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& i
     std::vector<torch::Tensor> parts;
     detail::for_each_row_chunk(
         stacked.size(0), options.internal_batch_size(), input.device(),
+        input.size(0) > 0 ? input.numel() / input.size(0) * static_cast<int64_t>(input.element_size())
+                          : 0,
         [&](int64_t start, int64_t stop) {
           const torch::Tensor rows = stacked.slice(0, start, stop);
           torch::Tensor a = method(model, rows, per_row ? row_target.slice(0, start, stop) : row_target,

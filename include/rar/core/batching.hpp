@@ -113,12 +113,15 @@ inline bool is_out_of_memory(const c10::Error& error) {
 /// the attack's surrogate maps).
 ///
 /// `fixed > 0`: chunks of `fixed` rows (the user's `internal_batch_size`). Otherwise, on the
-/// CPU, the first two chunks (8 and 16 rows) are measured with `AllocationCounter` and the
-/// rest are sized to the budget from the bytes per row between them; on other devices one
-/// batch, halved on out-of-memory errors. `pass` must leave no trace when it throws (push its
+/// CPU, one pass for at most 64 rows (128 when 32 × `row_input_bytes` per row fits the budget);
+/// beyond, the first two chunks (p and 2p rows, p = budget / (128 × `row_input_bytes`) within
+/// [4, 16]) are measured with `AllocationCounter` and the
+/// rest are split into equal chunks of at most budget / (bytes per row between the two probes)
+/// rows; on other devices one batch, halved on out-of-memory errors. `pass` must leave no trace when it throws (push its
 /// results only after computing them).
 template <class Pass>
-void for_each_row_chunk(int64_t rows, int64_t fixed, const torch::Device& device, Pass&& pass) {
+void for_each_row_chunk(int64_t rows, int64_t fixed, const torch::Device& device,
+                        int64_t row_input_bytes, Pass&& pass) {
   if (rows <= 0) return;
   if (fixed > 0) {
     for (int64_t start = 0; start < rows; start += fixed) pass(start, std::min(rows, start + fixed));
@@ -138,20 +141,26 @@ void for_each_row_chunk(int64_t rows, int64_t fixed, const torch::Device& device
     }
     return;
   }
-  // Few rows: one pass (probing would only split a pass that is small anyway).
-  constexpr int64_t kProbeRows[2] = {8, 16};
-  if (rows <= 4 * kProbeRows[1]) {
+  // Few rows: one pass (probing would only split a pass that is small anyway). "Few": at most
+  // 64 rows, or 128 when activations 32 times the input row would still fit the budget.
+  const int64_t budget = chunk_memory_budget();
+  const int64_t guessed_row_bytes = std::max<int64_t>(1, 32 * row_input_bytes);
+  if (rows <= 64 || (rows <= 128 && rows <= budget / guessed_row_bytes)) {
     pass(0, rows);
     return;
   }
-  const int64_t budget = chunk_memory_budget();
+  // Two probes of p and 2p rows: small chunks run slower per row, so p is as large as the
+  // guessed row size allows (32 rows for MNIST- and CIFAR-sized inputs), at least 4.
+  const int64_t probe_rows[2] = {
+      std::clamp<int64_t>(budget / (4 * guessed_row_bytes), 4, 16),
+      2 * std::clamp<int64_t>(budget / (4 * guessed_row_bytes), 4, 16)};
   // A profiler that records memory already owns the hook: then fall back to fixed probes.
   const bool measurable =
       c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE) == nullptr;
   int64_t probe_peak[2] = {0, 0};
   int64_t start = 0;
   for (int probe = 0; probe < 2 && start < rows; ++probe) {
-    const int64_t stop = std::min(rows, start + kProbeRows[probe]);
+    const int64_t stop = std::min(rows, start + probe_rows[probe]);
     if (measurable) {
       auto counter = std::make_shared<AllocationCounter>();
       {
@@ -167,11 +176,15 @@ void for_each_row_chunk(int64_t rows, int64_t fixed, const torch::Device& device
   if (start >= rows) return;
   // Bytes per row from the difference of the two probes (what does not grow with the rows,
   // such as reordered weights, cancels); the larger probe's average bounds it from above.
-  const int64_t slope = (probe_peak[1] - probe_peak[0]) / (kProbeRows[1] - kProbeRows[0]);
+  const int64_t slope = (probe_peak[1] - probe_peak[0]) / (probe_rows[1] - probe_rows[0]);
   const int64_t per_row =
-      std::max<int64_t>(1, slope > 0 ? slope : probe_peak[1] / kProbeRows[1]);
-  const int64_t chunk = measurable ? std::clamp<int64_t>(budget / per_row, kProbeRows[1], rows)
+      std::max<int64_t>(1, slope > 0 ? slope : probe_peak[1] / probe_rows[1]);
+  const int64_t limit = measurable ? std::clamp<int64_t>(budget / per_row, probe_rows[1], rows)
                                    : int64_t{256};
+  // Equal chunks under the limit (no small remainder pass at the end).
+  const int64_t left = rows - start;
+  const int64_t count = (left + limit - 1) / limit;
+  const int64_t chunk = (left + count - 1) / count;
   for (; start < rows; start += chunk) pass(start, std::min(rows, start + chunk));
 }
 
