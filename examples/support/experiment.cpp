@@ -463,12 +463,13 @@ TrainProgress train(Net& net, const Dataset& data, const TrainConfig& c, torch::
   const std::string title = method_title(c.method);
   const auto start = Clock::now();
   const double cpu_start = process_cpu_seconds();
+  const int64_t first_step = step;
   auto last_save = start;
   auto trained = [&] { return before.seconds + seconds_since(start); };
   auto progress = [&] {
+    if (step == first_step) return TrainProgress{step, before.seconds, before.cpu_seconds};
     return TrainProgress{step, trained(), before.cpu_seconds + process_cpu_seconds() - cpu_start};
   };
-  const int64_t first_step = step;
   double loss_sum = 0;
   int64_t loss_count = 0;
   auto learning_rate = [&](int64_t s) {

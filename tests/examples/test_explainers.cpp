@@ -55,11 +55,16 @@ TEST_CASE("the explainer names round-trip and an unknown one names the choices",
   CHECK_THROWS_WITH(parse_explainer("lime"),
                     "unknown explainer 'lime' (expected ig, saliency, deeplift, smoothgrad or "
                     "guided-backprop)");
-  CHECK(method_names() ==
-        std::vector<std::string>{"natural", "madry", "ig-norm", "ig-sum-norm", "input-grad"});
+  CHECK(method_names() == std::vector<std::string>{"natural", "madry", "ig-norm", "ig-sum-norm",
+                                                    "input-grad", "ssr", "art", "alignment",
+                                                    "distributional"});
+  for (const auto method : all_methods()) CHECK(parse_method(method_name(method)) == method);
+  CHECK(method_title(Method::distributional) == "DISTRIBUTIONAL");
   CHECK_THROWS_WITH(parse_method("bogus"),
-                    "unknown method 'bogus' (expected natural, madry, ig-norm, ig-sum-norm or "
-                    "input-grad)");
+                    "unknown method 'bogus' (expected natural, madry, ig-norm, ig-sum-norm, "
+                    "input-grad, ssr, art, alignment or distributional)");
+  CHECK((parse_method_list("ssr,natural") == std::vector<Method>{Method::ssr, Method::natural}));
+  CHECK_THROWS_WITH(parse_method_list("art,art"), "method 'art' is listed twice");
 }
 
 TEST_CASE("each explainer measures its library method and gives the attack a differentiable map",

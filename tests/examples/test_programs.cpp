@@ -1,5 +1,5 @@
 // The example programs end to end on fixture data: bad flags and files, a killed and resumed
-// training run, and smoke runs of rar_mnist, rar_gtsrb and rar_flower.
+// training run, smoke runs of rar_mnist, rar_gtsrb and rar_flower, and their `compare`.
 
 #include "support/experiment.hpp"
 #include "support/fixtures.hpp"
@@ -8,7 +8,11 @@
 
 #include <csignal>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -247,4 +251,211 @@ TEST_CASE("rar_flower trains and evaluates on a Flower-17 fixture tree", "[examp
   INFO(e.output);
   REQUIRE(e.code == 0);
   CHECK_THAT(e.output, Contains("NATURAL"));
+}
+
+namespace {
+
+// The rows of a CSV file written by `compare`: fields split at commas (the method field is
+// quoted and has no commas), the header first.
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::stringstream stream(line);
+    std::string field;
+    while (std::getline(stream, field, ',')) fields.push_back(field);
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Checks one data row of a comparison CSV: the method's quoted name, at least one step, a
+// finite positive time per step, NA/AA/IN in [0, 1], CO in [-1, 1], training time >= the budget,
+// `accuracy_images` images for NA/AA and at least `attacked` for IN/CO.
+void check_compare_row(const std::vector<std::string>& row, const std::string& method,
+                       double budget, int64_t accuracy_images = 10, int64_t attacked = 1) {
+  INFO("row of " << method);
+  REQUIRE(row.size() == 12);
+  CHECK(row[0] == "\"" + method + "\"");
+  CHECK(std::stoll(row[1]) >= 1);
+  const double per_step = std::stod(row[2]);
+  CHECK(std::isfinite(per_step));
+  CHECK(per_step > 0);
+  for (int column : {3, 4, 5}) {
+    const double v = std::stod(row[column]);
+    CHECK(std::isfinite(v));
+    CHECK(v >= 0);
+    CHECK(v <= 1);
+  }
+  const double co = std::stod(row[6]);
+  CHECK(std::isfinite(co));
+  CHECK(co >= -1);
+  CHECK(co <= 1);
+  const double trained = std::stod(row[7]);
+  CHECK(trained >= budget);  // the loop stops at the first step past the budget
+  CHECK(trained == Approx(per_step * std::stod(row[1])).epsilon(1e-9));
+  CHECK(std::stod(row[8]) > 0);  // CPU seconds
+  CHECK(std::stoll(row[9]) == accuracy_images);
+  CHECK(std::stoll(row[10]) >= attacked);
+}
+
+const std::vector<std::string> kCompareEval = {"--accuracy-images", "10", "--attack-images", "2",
+                                               "--attack-iterations", "1", "--threads", "1"};
+
+}  // namespace
+
+TEST_CASE("rar_mnist compare trains every method for the same time and evaluates each",
+          "[examples][compare]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 5);
+  write_digits(tmp / "data", "t10k", 30, 6);
+  std::vector<std::string> args = {"compare", "--data", tmp / "data", "--seconds", "0.05",
+                                   "--results", tmp / "all"};
+  args.insert(args.end(), kCompareEval.begin(), kCompareEval.end());
+  const auto r = run(RAR_MNIST_BIN, args);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const auto methods = rar::examples::method_names();
+  REQUIRE(methods.size() == 9);
+  CHECK_THAT(r.output, Contains("== 1/9: NATURAL, 0.05 s of training ==") &&
+                           Contains("== 9/9: DISTRIBUTIONAL") && Contains("[SSR] trained") &&
+                           Contains("steps/s") && Contains("wrote " + tmp / "all.csv"));
+  const auto csv = read_csv(tmp / "all.csv");
+  REQUIRE(csv.size() == 1 + methods.size());
+  CHECK(csv[0][0] == "\"method\"");
+  CHECK(csv[0][2] == "\"seconds_per_step\"");
+  CHECK(csv[0][6] == "\"CO\"");
+  for (size_t i = 0; i < methods.size(); ++i) check_compare_row(csv[i + 1], methods[i], 0.05);
+
+  const std::string json = read_text(tmp / "all.json");
+  CHECK(count_of(json, "\"method\": ") == methods.size());
+  CHECK(count_of(json, "null") == 0);  // every number finite
+  CHECK_THAT(json, Contains("\"budget_seconds\": 0.05") &&
+                       Contains("\"method\": \"ig-sum-norm\", \"title\": \"IG-SUM-NORM\""));
+  // The plot: two panels and a legend, drawn at twice the size, with the legend's colors.
+  const auto plot = rar::examples::read_raster(tmp / "all.png", 3);
+  CHECK(plot.height == 2 * 250);
+  CHECK(plot.width > 2 * 2 * 300);
+  // Series 0 (NATURAL) and 1 (Madry) in the palette's first colors: at least the legend's
+  // 5 x 5 square, doubled, of each (markers of methods that land on the same point may hide).
+  size_t blue = 0, orange = 0;
+  for (size_t p = 0; p + 2 < plot.pixels.size(); p += 3) {
+    blue += plot.pixels[p] == 31 && plot.pixels[p + 1] == 119 && plot.pixels[p + 2] == 180;
+    orange += plot.pixels[p] == 255 && plot.pixels[p + 1] == 127 && plot.pixels[p + 2] == 14;
+  }
+  CHECK(blue >= 5 * 5 * 4);
+  CHECK(orange >= 5 * 5 * 4);
+}
+
+TEST_CASE("compare --resume skips finished methods and continues others from their checkpoints",
+          "[examples][compare]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 7);
+  write_digits(tmp / "data", "t10k", 30, 8);
+  auto compare = [&](const std::string& methods, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"compare", "--data", tmp / "data", "--seconds", "0.05",
+                                     "--methods", methods, "--results", tmp / "c"};
+    args.insert(args.end(), kCompareEval.begin(), kCompareEval.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(RAR_MNIST_BIN, args);
+  };
+  const auto first = compare("natural,input-grad", {});
+  INFO(first.output);
+  REQUIRE(first.code == 0);
+  const auto before = read_csv(tmp / "c.csv");
+  REQUIRE(before.size() == 3);
+  CHECK(fs::exists(tmp / "c.natural.pt"));
+  CHECK(fs::exists(tmp / "c.input-grad.pt"));
+  CHECK(fs::exists(tmp / "c.state"));
+
+  // A third method added: the two finished ones are skipped, their rows kept as they were.
+  const auto more = compare("natural,input-grad,ssr", {"--resume"});
+  INFO(more.output);
+  REQUIRE(more.code == 0);
+  CHECK_THAT(more.output,
+             Contains("NATURAL finished in an earlier run (" + before[1][1] + " steps): skipped") &&
+                 Contains("INPUT-GRAD finished in an earlier run") && Contains("[SSR] trained"));
+  CHECK(count_of(more.output, "[NATURAL] NA/AA") == 0);  // not evaluated again
+  const auto after = read_csv(tmp / "c.csv");
+  REQUIRE(after.size() == 4);
+  CHECK(after[1] == before[1]);
+  CHECK(after[2] == before[2]);
+  check_compare_row(after[3], "ssr", 0.05);
+
+  // Interrupted before its row was saved: the checkpoint holds the budget's training time, so
+  // the resumed method trains no further and evaluates to the same row.
+  fs::remove(tmp / "c.state");
+  const auto again = compare("natural", {"--resume"});
+  INFO(again.output);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.output, Contains("resumed " + tmp / "c.natural.pt" + " at step " + before[1][1]));
+  const auto resumed = read_csv(tmp / "c.csv");
+  REQUIRE(resumed.size() == 2);
+  CHECK(resumed[1] == before[1]);
+
+  // A state written with other settings is refused in one line.
+  const auto other = compare("natural", {"--resume", "--seed", "9"});
+  CHECK(other.code == 1);
+  CHECK_THAT(other.output, Contains("c.state: written by a comparison with other settings"));
+  CHECK(count_of(other.output, "\n") == 1);
+}
+
+TEST_CASE("compare refuses a bad --methods list in one line with exit code 1",
+          "[examples][compare][cli]") {
+  for (const auto& [methods, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"natural,bogus",
+            "rar_mnist: error: --methods: unknown method 'bogus' (expected natural, madry, "
+            "ig-norm, ig-sum-norm, input-grad, ssr, art, alignment or distributional)"},
+           {"ssr,art,ssr", "rar_mnist: error: --methods: method 'ssr' is listed twice"},
+           {"", "rar_mnist: error: --methods: unknown method ''"}}) {
+    // No data directory is needed: the list is checked before anything loads.
+    const auto r = run(RAR_MNIST_BIN, {"compare", "--data", "/nonexistent", "--methods",
+                                       methods.empty() ? "," : methods});
+    INFO(methods << ": " << r.output);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.output, Contains(message));
+    CHECK(count_of(r.output, "\n") == 1);
+  }
+}
+
+TEST_CASE("rar_gtsrb and rar_flower compare on their fixture trees", "[examples][compare]") {
+  TempDir tmp;
+  write_gtsrb(tmp);
+  auto g = run(RAR_GTSRB_BIN, {"compare", "--data", tmp.path.string(), "--methods", "natural,ssr",
+                               "--seconds", "0.05", "--train-batch-size", "2", "--accuracy-images",
+                               "10", "--attack-images", "1", "--attack-iterations", "1",
+                               "--threads", "1", "--results", tmp / "g"});
+  INFO(g.output);
+  REQUIRE(g.code == 0);
+  auto csv = read_csv(tmp / "g.csv");
+  REQUIRE(csv.size() == 3);
+  // The fixture's test set has 3 images, of which the barely trained nets may get none right.
+  check_compare_row(csv[1], "natural", 0.05, 3, 0);
+  check_compare_row(csv[2], "ssr", 0.05, 3, 0);
+
+  write_flowers(tmp);
+  const auto f = run(RAR_FLOWER_BIN, {"compare", "--data", tmp / "jpg", "--methods", "madry",
+                                      "--seconds", "0.05", "--train-batch-size", "2",
+                                      "--accuracy-images", "10", "--attack-images", "1",
+                                      "--attack-iterations", "1", "--threads", "1", "--results",
+                                      tmp / "f"});
+  INFO(f.output);
+  REQUIRE(f.code == 0);
+  csv = read_csv(tmp / "f.csv");
+  REQUIRE(csv.size() == 2);
+  check_compare_row(csv[1], "madry", 0.05);
 }
