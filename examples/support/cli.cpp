@@ -269,18 +269,21 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       const auto kind = resolve(dataset, eval_c);
       apply_threads(eval_c);
       const EvalConfig eval = eval_config(kind, eval_c, eval_flags);
+      // Every checkpoint is read before the data and the first evaluation: a bad third file is
+      // reported at once, not after the first two models' minutes of evaluation.
+      std::vector<std::pair<std::string, Net>> nets;
+      for (const auto& spec : models) {
+        const auto eq = spec.find('=');
+        const std::string name = eq == std::string::npos ? spec : spec.substr(0, eq);
+        const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+        nets.emplace_back(name, load_model(path));
+      }
       const Dataset test = load(kind, eval_c, Split::test);
       const torch::Device device = pick_device(eval_c.device);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       std::vector<EvalResult> results;
-      for (const auto& spec : models) {
-        const auto eq = spec.find('=');
-        const std::string name = eq == std::string::npos ? spec : spec.substr(0, eq);
-        const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
-        Net net = load_model(path);
-        results.push_back(evaluate(net, test, eval, device, name));
-      }
+      for (auto& [name, net] : nets) results.push_back(evaluate(net, test, eval, device, name));
       report(results, results_prefix);
     } else if (compare_cmd->parsed()) {
       const auto kind = resolve(dataset, compare_c);
@@ -335,8 +338,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       apply_preset(kind, explain_c.preset, Method::natural, train, eval);
       eval.seed = explain_c.seed;
       eval.explainer = parse_explainer(explain_explainer);
+      Net net = load_model(model_path);  // before the data: a bad file costs nothing
       const Dataset test = load(kind, explain_c, Split::test);
-      Net net = load_model(model_path);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const std::string name = std::filesystem::path(model_path).stem().string();

@@ -1,7 +1,9 @@
 #pragma once
 /// @file
-/// The paper's experiment, shared by rar_mnist, rar_gtsrb and rar_flower: presets, the training
-/// loop with progress and atomic checkpoints, and the evaluation (NA, AA, IN, CO).
+/// The paper's experiment, shared by rar_mnist, rar_gtsrb and rar_flower. Declared here, defined
+/// one job per file: the method table and objectives (methods.cpp), the presets (presets.cpp),
+/// checkpoints (checkpoint.cpp), the training loop (training.cpp), the evaluation (NA, AA, IN,
+/// CO; evaluation.cpp), the results files (results.cpp) and the explain panels (panels.cpp).
 
 #include <functional>
 #include <rar/rar.hpp>
@@ -156,6 +158,14 @@ Net load_model(const std::string& path);
 /// surrogate (`rar::smooth_surrogate(net, config.surrogate_beta)`; see `make_explainer`).
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
                     const std::string& name);
+
+/// The top-k attribution attack of an evaluation (kind, k, ε, step, iterations, seed).
+rar::AttributionAttackOptions attack_options(const EvalConfig& config);
+
+/// Indices into `test` of the first `count` test images that `net` classifies correctly,
+/// predicted in batches of `batch` on `device`.
+torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
+                                   torch::Device device, int64_t batch);
 
 /// Prints results as the paper's table; also writes `<prefix>.csv` and `<prefix>.json` when
 /// `prefix` is not empty.

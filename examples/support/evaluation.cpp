@@ -1,0 +1,144 @@
+#include <algorithm>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "support/experiment.hpp"
+#include "support/progress.hpp"
+
+// The evaluation: NA and AA under PGD, IN and CO under the top-k attribution attack, and the
+// randomization sanity check, on the first correctly classified test images.
+
+namespace rar {
+namespace examples {
+
+namespace {
+
+// Class indices predicted by `net`, computed in batches without a graph.
+torch::Tensor predict(Net& net, const torch::Tensor& images, torch::Device device, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < images.size(0); i += batch) {
+    const auto x = images.slice(0, i, std::min(images.size(0), i + batch)).to(device);
+    out.push_back(net->forward(x).argmax(1).cpu());
+  }
+  return torch::cat(out);
+}
+
+}  // namespace
+
+rar::AttributionAttackOptions attack_options(const EvalConfig& config) {
+  return rar::AttributionAttackOptions()
+      .kind(rar::AttackKind::top_k)
+      .k(config.attack_k)
+      .epsilon(config.epsilon)
+      .step_size(config.attack_step_size)
+      .iterations(config.attack_iterations)
+      .measure_every(config.measure_every)
+      .seed(config.seed);
+}
+
+torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
+                                   torch::Device device, int64_t batch) {
+  std::vector<int64_t> picked;
+  for (int64_t i = 0; i < test.size() && static_cast<int64_t>(picked.size()) < count; i += batch) {
+    const int64_t end = std::min(test.size(), i + batch);
+    const auto pred = predict(net, test.images.slice(0, i, end), device, batch);
+    const auto ok = pred.eq(test.labels.slice(0, i, end));
+    for (int64_t j = 0; j < end - i && static_cast<int64_t>(picked.size()) < count; ++j)
+      if (ok[j].item<bool>()) picked.push_back(i + j);
+  }
+  return torch::tensor(picked, torch::kLong);
+}
+
+
+EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
+                    const std::string& name) {
+  const auto method = make_explainer(explainer_config(c), net->config());  // checks it first
+  net->to(device);
+  net->eval();
+  EvalResult r;
+  r.name = name;
+  const auto start = Clock::now();
+  // NA and AA on the first `accuracy_images` test images.
+  const int64_t count =
+      c.accuracy_images > 0 ? std::min(c.accuracy_images, test.size()) : test.size();
+  int64_t natural = 0, adversarial = 0;
+  for (int64_t i = 0; i < count; i += c.batch_size) {
+    const int64_t end = std::min(count, i + c.batch_size);
+    const auto x = test.images.slice(0, i, end).to(device);
+    const auto y = test.labels.slice(0, i, end).to(device);
+    const auto x_adv = rar::pgd_attack(net, x, y,
+                                       rar::PGDOptions()
+                                           .epsilon(c.epsilon)
+                                           .steps(c.pgd_steps)
+                                           .step_size(c.pgd_step_size)
+                                           .seed(c.seed + static_cast<uint64_t>(i)));
+    torch::NoGradGuard no_grad;
+    natural += net->forward(x).argmax(1).eq(y).sum().item<int64_t>();
+    adversarial += net->forward(x_adv).argmax(1).eq(y).sum().item<int64_t>();
+    std::cout << "  [" << name << "] NA/AA " << end << "/" << count << " images, "
+              << format_duration(seconds_since(start)) << "\r" << std::flush;
+  }
+  std::cout << std::endl;
+  r.accuracy_images = count;
+  r.natural_accuracy = static_cast<double>(natural) / static_cast<double>(count);
+  r.adversarial_accuracy = static_cast<double>(adversarial) / static_cast<double>(count);
+
+  // IN and CO under the top-k attack on correctly classified images, batched.
+  const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
+  auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
+  double in_sum = 0, co_sum = 0, kept = 0;
+  const auto attack_start = Clock::now();
+  for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
+    const auto idx = picked.slice(0, i, std::min(picked.size(0), i + c.batch_size));
+    const auto x = test.images.index_select(0, idx).to(device);
+    const auto y = test.labels.index_select(0, idx).to(device);
+    auto opts = attack_options(c);
+    opts.seed(c.seed + static_cast<uint64_t>(i));
+    const auto result = rar::attribution_attack(net, surrogate, method, x, y, opts);
+    in_sum += rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k)
+                  .sum()
+                  .item<double>();
+    co_sum += result.kendall_tau.nan_to_num(0.0).sum().item<double>();
+    kept += result.prediction_kept.to(torch::kDouble).sum().item<double>();
+    const double done = static_cast<double>(i + idx.size(0));
+    const double elapsed = seconds_since(attack_start);
+    std::cout << "  [" << name << "] attribution attack " << i + idx.size(0) << "/"
+              << picked.size(0) << " images, " << format_duration(elapsed) << ", eta "
+              << format_duration(elapsed / done * (static_cast<double>(picked.size(0)) - done))
+              << std::endl;
+  }
+  r.attacked_images = picked.size(0);
+  const double attacked = std::max<double>(1.0, static_cast<double>(r.attacked_images));
+  r.topk_intersection = in_sum / attacked;
+  r.kendall = co_sum / attacked;
+  r.prediction_kept = kept / attacked;
+  return r;
+}
+
+void sanity_check(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
+                  int64_t count) {
+  net->to(device);
+  net->eval();
+  const auto picked = correctly_classified(net, test, count, device, c.batch_size);
+  const auto x = test.images.index_select(0, picked).to(device);
+  const auto y = test.labels.index_select(0, picked).to(device);
+  const auto method = make_explainer(explainer_config(c), net->config());
+  const auto steps = rar::parameter_randomization_test(
+      net, method, x, y, rar::RandomizationOptions().k(c.eval_k).seed(c.seed));
+  std::cout << "model-parameter randomization (cascading, from the output down) of the "
+            << explainer_title(c.explainer) << " maps on " << picked.size(0) << " images:\n"
+            << std::left << std::setw(22) << "randomized up to" << std::right << std::setw(10)
+            << "Spearman" << std::setw(12) << ("top-" + std::to_string(c.eval_k)) << "\n";
+  for (const auto& s : steps)
+    std::cout << std::left << std::setw(22) << (s.layer.empty() ? "(trained model)" : s.layer)
+              << std::right << std::fixed << std::setprecision(4) << std::setw(10) << s.spearman
+              << std::setw(12) << s.topk_intersection << "\n";
+  std::cout.unsetf(std::ios::floatfield);
+  std::cout << "maps that stay similar after randomization do not reflect what the model learned"
+            << std::endl;
+}
+
+}  // namespace examples
+}  // namespace rar

@@ -1,0 +1,96 @@
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <stdexcept>
+
+#include "support/experiment.hpp"
+
+// The results table on the console and in CSV and JSON files.
+
+namespace rar {
+namespace examples {
+
+void report(const std::vector<EvalResult>& results, const std::string& prefix) {
+  std::cout << "\n"
+            << std::left << std::setw(14) << "model" << std::right << std::setw(9) << "NA"
+            << std::setw(9) << "AA" << std::setw(9) << "IN" << std::setw(9) << "CO"
+            << "\n";
+  for (const auto& r : results) {
+    std::cout << std::left << std::setw(14) << r.name << std::right << std::fixed
+              << std::setprecision(2) << std::setw(8) << 100 * r.natural_accuracy << "%"
+              << std::setw(8) << 100 * r.adversarial_accuracy << "%" << std::setw(8)
+              << 100 * r.topk_intersection << "%" << std::setprecision(4) << std::setw(9)
+              << r.kendall << "\n";
+  }
+  std::cout.unsetf(std::ios::floatfield);
+  std::cout << "(NA/AA on " << (results.empty() ? 0 : results[0].accuracy_images)
+            << " test images; IN/CO under the top-k attack on "
+            << (results.empty() ? 0 : results[0].attacked_images)
+            << " correctly classified ones)\n";
+  if (prefix.empty()) return;
+  std::ofstream csv(prefix + ".csv"), json(prefix + ".json");
+  if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
+  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept\n";
+  // Model names come from the command line (--model NAME=...): quoted in both files.
+  json << "[\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    csv << csv_quote(r.name) << "," << csv_number(r.natural_accuracy) << ","
+        << csv_number(r.adversarial_accuracy) << "," << csv_number(r.topk_intersection) << ","
+        << csv_number(r.kendall) << "," << r.accuracy_images << "," << r.attacked_images << ","
+        << csv_number(r.prediction_kept) << "\n";
+    json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << json_number(r.natural_accuracy)
+         << ", \"AA\": " << json_number(r.adversarial_accuracy)
+         << ", \"IN\": " << json_number(r.topk_intersection)
+         << ", \"CO\": " << json_number(r.kendall) << ", \"accuracy_images\": " << r.accuracy_images
+         << ", \"attacked_images\": " << r.attacked_images
+         << ", \"prediction_kept\": " << json_number(r.prediction_kept) << "}"
+         << (i + 1 < results.size() ? "," : "") << "\n";
+  }
+  json << "]\n";
+}
+
+std::string csv_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
+
+std::string json_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+namespace {
+std::string shortest(double value) {
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {  // the fewest digits that read back exactly
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
+}  // namespace
+
+std::string json_number(double value) { return std::isfinite(value) ? shortest(value) : "null"; }
+
+std::string csv_number(double value) { return std::isfinite(value) ? shortest(value) : ""; }
+
+}  // namespace examples
+}  // namespace rar
