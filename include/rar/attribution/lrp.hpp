@@ -122,7 +122,9 @@ using LRPLayerRules = std::map<std::string, LRPRule>;
 /// Layers are named by their path in the Sequential: the child's name (its index "3" unless it
 /// was pushed back with a name), and for nested Sequentials the names joined by dots ("1.0").
 /// A rule given for a nested Sequential applies to every layer in it that carries a rule
-/// (Linear, Conv, pooling, batch norm), unless a deeper path has its own.
+/// (Linear, Conv, pooling, batch norm), unless a deeper path has its own. (LibTorch cannot put
+/// a `torch::nn::Sequential` inside another; nest a subclass of `torch::nn::SequentialImpl` with
+/// a plain `forward`: LRP walks every child that is a `SequentialImpl`.)
 ///
 /// Example:
 /// @code
