@@ -24,7 +24,8 @@ kernel), and fits the models in float64 to round-off with scikit-learn's definit
   * ridge: the same centering, (A^T A + alpha I) beta = A^T b, as Ridge(alpha, sample_weight=w);
   * lasso: (1 / (2 sum w)) sum w r^2 + alpha |beta|_1 with a free intercept, as
     Lasso(alpha, sample_weight=w) defines it, by coordinate descent followed by the exact
-    solution of its active set; the optimality (KKT) conditions are asserted.
+    solution of its active set; the optimality (KKT) conditions are asserted. Written for
+    Captum's alpha = 0.01 (`.coef.lasso`) and for alpha = 1e-4 (`.coef.lasso_small`).
 
 Format: see reference_writer.py (parsed by tests/support/reference.hpp).
 """
@@ -51,6 +52,9 @@ from reference_writer import Writer  # noqa: E402  (this folder)
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "lime_reference.txt")
 RANK_TOLERANCE = 1e-10
+# Captum's alpha = 0.01 sets every coefficient of the residual network to 0; a smaller alpha
+# gives Lasso fits with a non-trivial active set (also when underdetermined, 72 features).
+LASSO_SMALL = 1e-4
 
 
 def read_reference(path):
@@ -175,7 +179,8 @@ def run_case(w, checks, name, model, x, baseline, target, mask, method, n_sample
     else:
         full_mask = (mask - mask.min()).expand_as(x)
     base = torch.zeros_like(x) + (baseline if baseline is not None else 0.0)
-    zs, ys, ws, coefs = [], [], [], {"lasso": [], "ridge": [], "linear_regression": []}
+    zs, ys, ws = [], [], []
+    coefs = {"lasso": [], "lasso_small": [], "ridge": [], "linear_regression": []}
     worst_y = worst_w = 0.0
     for i in range(n):
         z32, y32, w32 = recorder.fits[i]
@@ -197,6 +202,7 @@ def run_case(w, checks, name, model, x, baseline, target, mask, method, n_sample
         coefs["linear_regression"].append(fit_linear_regression(z, y, wt))
         if method == "lime":
             coefs["lasso"].append(fit_lasso(z, y, wt, 0.01))
+            coefs["lasso_small"].append(fit_lasso(z, y, wt, LASSO_SMALL))
             coefs["ridge"].append(fit_ridge(z, y, wt, ridge_alpha))
     assert worst_y < 1e-5 and worst_w < 1e-5, (name, worst_y, worst_w)
     checks.append((f"{name}: Captum's float32 scores / weights vs float64", worst_y, worst_w))
