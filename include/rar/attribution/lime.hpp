@@ -232,8 +232,8 @@ inline Eigen::VectorXd fit_linear_surrogate(const Eigen::Ref<const Eigen::Matrix
 /// Interpretable features: the mask as int64 `[N, D]` on the input's device (D elements per
 /// sample, values in [0, count)) and the number of features.
 struct InterpretableFeatures {
-  torch::Tensor mask;
-  int64_t count = 0;
+  torch::Tensor mask;  ///< int64 `[N, D]`: the feature of each element of each sample
+  int64_t count = 0;   ///< the number of features M (max + 1 of the shifted mask)
 };
 
 /// Validates `feature_mask` against `input` and returns it expanded to `[N, D]` (undefined:
