@@ -8,6 +8,7 @@
 #include <rar/metrics/metrics.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 
@@ -283,11 +284,16 @@ TEST_CASE("PGD with no steps returns the start point", "[pgd]") {
   const auto start = rar::pgd_attack(model, x, y, rar::PGDOptions().steps(0).epsilon(0.1));
   CHECK(max_abs(start - x) <= 0.1);
   CHECK(max_abs(start - x) > 0);
-  // An input outside the clip range is accepted and pulled into it by the first step.
+  // An input outside the clip range is refused, never clamped in silence.
   const auto outside = torch::full({3, 4}, 1.5, torch::kDouble);
-  const auto pulled = rar::pgd_attack(model, outside, y,
-                                      rar::PGDOptions().steps(1).random_start(false).epsilon(0.1));
-  CHECK(max_value(pulled) <= 1.0);
+  CHECK_THROWS_WITH(rar::pgd_attack(model, outside, y,
+                                    rar::PGDOptions().steps(1).random_start(false).epsilon(0.1)),
+                    Contains("rar::pgd_attack: input must lie in the data range [clip_min, clip_max] = "
+                             "[0, 1], but 12 of its 12 values lie outside (they span [1.5, 1.5])"));
+  // With the range set to the data's, the same input is attacked as given.
+  const auto in_range = rar::pgd_attack(
+      model, outside, y, rar::PGDOptions().steps(1).random_start(false).epsilon(0.1).clip_max(2.0));
+  CHECK(max_abs(in_range - outside) <= 0.1 + 1e-12);
 }
 
 TEST_CASE("PGD rejects bad arguments with clear messages", "[pgd][errors]") {
@@ -451,7 +457,8 @@ TEMPLATE_TEST_CASE("attribution attacks never leave the epsilon-ball or the clip
       std::dynamic_pointer_cast<torch::nn::SequentialImpl>(task.net->clone()));
   net->to(dtype);
   torch::nn::Sequential smooth = rar::softplus_surrogate(net, 10.0);
-  const torch::Tensor x = task.x.slice(0, 0, 16).to(dtype);
+  // Inputs inside the clip range [0.05, 0.95] below (outside it they would be refused).
+  const torch::Tensor x = task.x.slice(0, 0, 16).to(dtype).clamp(0.05, 0.95);
   const torch::Tensor y = task.y.slice(0, 0, 16);
   const torch::Tensor region = torch::ones({8, 8}, torch::kBool);
   const double slack = std::is_same<TestType, float>::value ? 1e-6 : 1e-12;
@@ -835,6 +842,40 @@ TEST_CASE("attribution_attack, its surrogate agreement and explainers from rar::
                     Contains("rar::attribution_attack: a differentiable map was asked for"));
 }
 
+TEST_CASE("pgd_attack and attribution_attack on CUDA match the CPU and keep tensors on the device",
+          "[pgd][attribution_attack][cuda]") {
+  RAR_REQUIRE_CUDA();
+  const torch::Device cuda(torch::kCUDA);
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 8);
+  const auto y = task.y.slice(0, 0, 8);
+  auto cpu_net = task.net;
+  auto smooth = rar::softplus_surrogate(cpu_net, 10.0);
+  const auto pgd_opts = rar::PGDOptions().epsilon(0.1).step_size(0.02).steps(5).seed(3);
+  const auto pgd_cpu = rar::pgd_attack(cpu_net, x, y, pgd_opts);
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(3).seed(4);
+  const auto ig = rar::explain::integrated_gradients(
+      rar::IGOptions().steps(8).method(rar::Quadrature::riemann_right));
+  const auto cpu = rar::attribution_attack(cpu_net, smooth, ig, x, y, opts);
+  // The same networks on the device (copies, so the CPU ones stay where they are).
+  auto net = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(cpu_net->clone());
+  REQUIRE(net);
+  torch::nn::Sequential gpu_net(net);
+  gpu_net->to(cuda);
+  auto gpu_smooth = rar::softplus_surrogate(gpu_net, 10.0);
+  const auto xc = x.to(cuda), yc = y.to(cuda);
+  const auto pgd_gpu = rar::pgd_attack(gpu_net, xc, yc, pgd_opts);
+  CHECK(pgd_gpu.device() == xc.device());
+  // Sign steps: the same iterates unless a gradient entry sits at zero; compare loosely.
+  CHECK(rar::test::max_rel_diff(pgd_gpu, pgd_cpu) < 1e-6);
+  const auto gpu = rar::attribution_attack(gpu_net, gpu_smooth, ig, xc, yc, opts);
+  for (const auto* t : {&gpu.adversarial, &gpu.original_map, &gpu.adversarial_map})
+    CHECK(t->device() == xc.device());
+  CHECK(gpu.prediction_kept.cpu().equal(cpu.prediction_kept));
+  CHECK(rar::test::max_rel_diff(gpu.adversarial, cpu.adversarial) < 1e-6);
+  CHECK(rar::test::max_rel_diff(gpu.topk_intersection, cpu.topk_intersection) < 1e-9);
+}
+
 // =============================================================================================
 // Surrogates
 
@@ -955,4 +996,66 @@ TEST_CASE("softplus_surrogate rejects bad arguments with clear messages", "[surr
   torch::nn::Sequential nested(torch::nn::Linear(3, 3), Block());
   CHECK_THROWS_WITH(rar::softplus_surrogate(nested, 10.0),
                     Contains("'1.act' sits inside a child module"));
+}
+
+TEST_CASE("choose_surrogate_beta picks the smallest beta of the ladder whose agreement reaches the "
+          "threshold",
+          "[surrogate][fidelity]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 64);
+  torch::Tensor predicted;
+  {
+    torch::NoGradGuard no_grad;
+    predicted = task.net->forward(x).argmax(1);
+  }
+  // The agreement of each beta, written out.
+  const std::vector<double> ladder = {0.05, 0.3, 1, 3, 10, 30, 100};
+  std::vector<double> expected;
+  for (const double beta : ladder) {
+    torch::NoGradGuard no_grad;
+    auto smooth = rar::smooth_surrogate(task.net, beta);
+    expected.push_back(
+        (rar::call_model(smooth, x).argmax(1) == predicted).to(torch::kDouble).mean().item<double>());
+  }
+  INFO("agreements: " << torch::tensor(expected));
+  CHECK(expected.back() == 1.0);  // a sharp surrogate is the network
+  for (const double threshold : {0.5, 0.9, 0.99, 1.0}) {
+    const auto choice = rar::choose_surrogate_beta(
+        task.net, x, rar::SurrogateBetaOptions().ladder(ladder).threshold(threshold));
+    size_t first = 0;
+    while (expected[first] < threshold) ++first;
+    CHECK(choice.beta == ladder[first]);
+    CHECK(choice.agreement == expected[first]);
+    CHECK(choice.reached);
+    CHECK(choice.agreements == std::vector<double>(expected.begin(), expected.begin() + first + 1));
+  }
+  // A threshold no beta reaches: the largest beta, flagged.
+  const auto low = rar::choose_surrogate_beta(task.net, x,
+                                              rar::SurrogateBetaOptions().ladder({0.01}).threshold(1.0));
+  if (expected.front() < 1.0) CHECK_FALSE(low.reached);
+  CHECK(low.beta == 0.01);
+  CHECK_THROWS_WITH(rar::choose_surrogate_beta(task.net, x, rar::SurrogateBetaOptions().ladder({3, 1})),
+                    Contains("rar::choose_surrogate_beta: the ladder must increase, got 3 then 1"));
+  CHECK_THROWS_WITH(rar::choose_surrogate_beta(task.net, x, rar::SurrogateBetaOptions().threshold(0)),
+                    Contains("threshold must lie in (0, 1], got 0"));
+}
+
+TEST_CASE("a ReLU network passed as its own surrogate is refused: its map has no curvature",
+          "[attribution_attack][surrogate]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 4);
+  const auto y = task.y.slice(0, 0, 4);
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(8));
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(2);
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, task.net, ig, x, y, opts),
+                    Contains("rar::attribution_attack: the surrogate is the model itself, and the "
+                             "model has no second derivative at the input"));
+  // The smooth surrogate, or a smooth model as its own surrogate, are fine; so is random-sign.
+  auto smooth = rar::smooth_surrogate(task.net, 10.0);
+  CHECK_NOTHROW(rar::attribution_attack(task.net, smooth, ig, x, y, opts));
+  auto tanh_net = rar::test::smooth_mlp(64, 8, 2);
+  auto flat = [&](const torch::Tensor& in) { return rar::call_model(tanh_net, in.flatten(1)); };
+  CHECK_NOTHROW(rar::attribution_attack(flat, flat, ig, x, y, opts));
+  CHECK_NOTHROW(rar::attribution_attack(task.net, task.net, ig, x, y,
+                                        rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign)));
 }

@@ -5,6 +5,7 @@
 #include <rar/rar.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include <thread>
 
@@ -204,10 +205,7 @@ TEST_CASE("two threads explaining one residual model at once get the serial resu
 
 TEST_CASE("DeepLIFT, guided backprop and the surrogate of a residual network on CUDA match the CPU",
           "[cuda][any-model]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto net = residual_model();
   const auto& ref = residual_reference();
   const auto x = ref.tensor("residual.input");

@@ -4,6 +4,7 @@
 #include <rar/rar.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 
@@ -318,10 +319,7 @@ TEST_CASE("IG rejects bad input with messages naming the argument", "[ig][errors
 }
 
 TEST_CASE("IG on CUDA matches the CPU", "[ig][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto model = rar::test::smooth_mlp(5, 7, 3);
   torch::manual_seed(13);
   const auto x = torch::randn({4, 5}, torch::kDouble);

@@ -4,6 +4,7 @@
 #include <rar/rar.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
@@ -323,10 +324,7 @@ TEST_CASE("smooth_grad is reproducible under a seed and rejects bad options", "[
 }
 
 TEST_CASE("saliency and deeplift on CUDA match the CPU", "[cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto c = reference_case("cnn_pool");
   const auto sal = rar::saliency(c.net, c.input, rar::GradientOptions().target(c.target));
   const auto dl = rar::deeplift(c.net, c.input, rar::DeepLiftOptions().target(c.target).baseline(c.baseline));

@@ -8,6 +8,7 @@
 #include <rar/detail/random.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -119,9 +120,7 @@ TEST_CASE("IDX loader rejects corrupt files with a message naming the file", "[e
 TEST_CASE("Fashion-MNIST test set from Debian's dataset-fashion-mnist loads whole",
           "[examples][idx][real]") {
   if (!fs::exists(std::string(kDebianFashionMnistDir) + "/t10k-images-idx3-ubyte.gz")) {
-    WARN("skipped: " << kDebianFashionMnistDir
-                     << " not present (apt install dataset-fashion-mnist)");
-    return;
+    RAR_SKIP(kDebianFashionMnistDir << " not present (apt install dataset-fashion-mnist)");
   }
   const Dataset test = load_mnist(kDebianFashionMnistDir, Split::test);
   REQUIRE(test.images.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));

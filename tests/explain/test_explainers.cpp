@@ -8,6 +8,10 @@
 #include "support/models.hpp"
 #include "support/residual.hpp"
 
+#include <string>
+#include <thread>
+#include <vector>
+
 using rar::test::max_rel_diff;
 using rar::test::residual_model;
 using rar::test::residual_reference;
@@ -124,4 +128,73 @@ TEST_CASE("the attribution attack runs with IG and with guided backprop on a res
     // The attack moved the map: the mean top-k intersection dropped below 1.
     CHECK(r.topk_intersection.mean().item<double>() < 1.0);
   }
+}
+
+TEST_CASE("IG, DeepLIFT, the metrics and the attack from 4 threads on one model equal a serial run",
+          "[explain][threads]") {
+  // A service explaining requests on several threads with one shared model (docs/guide.md,
+  // "Threads"): each thread runs the whole pipeline on its own request.
+  auto net = residual_model();
+  auto smooth = rar::smooth_surrogate(net, 10.0);
+  const auto& ref = residual_reference();
+  const auto x0 = ref.tensor("residual.input");
+  const auto y0 = ref.labels("residual.target");
+  struct Out {
+    torch::Tensor ig, deeplift, kendall, spearman, topk, adversarial, attacked_map;
+  };
+  const auto ig = rar::explain::integrated_gradients(
+                      rar::IGOptions().steps(12).method(rar::Quadrature::riemann_right))
+                      .graph_steps(6);
+  auto pipeline = [&](int request) {
+    const auto x = (x0 + 0.05 * request).contiguous();  // each request its own input
+    Out o;
+    o.ig = ig(net, x, y0, false);
+    o.deeplift = rar::explain::deeplift()(net, x, y0, false);
+    o.kendall = rar::kendall_tau(o.ig, o.deeplift);
+    o.spearman = rar::spearman_rho(o.ig, o.deeplift);
+    o.topk = rar::topk_intersection(o.ig.abs(), o.deeplift.abs(), 10);
+    const auto r = rar::attribution_attack(
+        net, smooth, ig, x, y0,
+        rar::AttributionAttackOptions()
+            .k(10)
+            .epsilon(0.05)
+            .step_size(0.01)
+            .iterations(3)
+            .clip_min(-100)  // the reference inputs are standardized, not in [0, 1]
+            .clip_max(100)
+            .seed(static_cast<uint64_t>(request)));
+    o.adversarial = r.adversarial;
+    o.attacked_map = r.adversarial_map;
+    return o;
+  };
+  constexpr int kThreads = 4, kRounds = 3;
+  std::vector<Out> serial;
+  for (int t = 0; t < kThreads; ++t) serial.push_back(pipeline(t));
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<Out> parallel(kThreads);
+    std::vector<std::string> errors(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        try {
+          parallel[t] = pipeline(t);
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < kThreads; ++t) {
+      INFO("round " << round << ", thread " << t << ": " << errors[t]);
+      REQUIRE(errors[t].empty());
+      CHECK(parallel[t].ig.equal(serial[t].ig));
+      CHECK(parallel[t].deeplift.equal(serial[t].deeplift));
+      CHECK(parallel[t].kendall.equal(serial[t].kendall));
+      CHECK(parallel[t].spearman.equal(serial[t].spearman));
+      CHECK(parallel[t].topk.equal(serial[t].topk));
+      CHECK(parallel[t].adversarial.equal(serial[t].adversarial));
+      CHECK(parallel[t].attacked_map.equal(serial[t].attacked_map));
+    }
+  }
+  // The requests differ, so equal results are not an accident of identical inputs.
+  CHECK(!serial[0].ig.equal(serial[1].ig));
 }

@@ -276,8 +276,8 @@ TEST_CASE("distributional_ig rejects bad options and inputs with clear messages"
   auto term = rar::distributional_ig(Options().steps(4).inner_stride(2).attack_steps(1));
   const auto x = torch::full({2, 4}, 0.5, torch::kDouble);
   CHECK_THROWS_WITH(term(net, x + 0.6, torch::tensor({0, 1})),
-                    Contains("rar::distributional_ig: x must lie in [clip_min, clip_max] = [0, 1], "
-                             "got values in [1.1, 1.1]"));
+                    Contains("rar::distributional_ig: x must lie in the data range [clip_min, "
+                             "clip_max] = [0, 1], but 8 of its 8 values lie outside (they span [1.1, 1.1])"));
   CHECK_THROWS_WITH(term(net, x, torch::tensor({0, 1, 2})),
                     Contains("rar::distributional_ig: y must be int64 labels of shape [2]"));
   CHECK_NOTHROW(term(net, x, torch::tensor({0, 1})));

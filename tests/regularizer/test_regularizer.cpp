@@ -4,6 +4,7 @@
 #include <rar/rar.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 
@@ -299,10 +300,7 @@ TEST_CASE("RAR terms reject bad options and inputs with clear messages", "[regul
 }
 
 TEST_CASE("IG-NORM on CUDA matches the CPU", "[regularizer][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto net = rar::test::smooth_mlp(4, 5, 3);
   const auto x = torch::rand({4, 4}, torch::kDouble);
   const auto y = torch::tensor({0, 1, 2, 1});

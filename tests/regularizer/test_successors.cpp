@@ -4,6 +4,7 @@
 #include <rar/rar.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include <Eigen/Dense>
 
@@ -616,13 +617,13 @@ TEST_CASE("successor terms reject bad options and inputs with clear messages",
   CHECK_THROWS_WITH(rar::art(rar::ARTOptions().surrogate_beta(-2)), Contains("rar::art: surrogate_beta must be finite and >= 0 (0: no surrogate), got -2"));
   CHECK_THROWS_WITH(rar::art(rar::ARTOptions().clip_min(1).clip_max(0)), Contains("rar::art: clip_min must be <= clip_max"));
   CHECK_THROWS_WITH(rar::art(rar::ARTOptions().top_k(5))(net, x, y), Contains("rar::art: top_k must lie in [1, D = 4] (D: elements per sample), got 5"));
-  CHECK_THROWS_WITH(rar::art()(net, x + 1.5, y), Contains("rar::art: x must lie in [clip_min, clip_max] = [0, 1], got values in ["));
+  CHECK_THROWS_WITH(rar::art()(net, x + 1.5, y), Contains("rar::art: x must lie in the data range [clip_min, clip_max] = [0, 1], but "));
   CHECK_THROWS_WITH(rar::art()(net, x, torch::tensor({0, 3})), Contains("rar::art: target class indices must lie in [0, 3)"));
 
   CHECK_THROWS_WITH(rar::attribution_alignment(rar::AlignmentOptions().lambda(-0.5)), Contains("rar::attribution_alignment: lambda must be finite and >= 0, got -0.5"));
   CHECK_THROWS_WITH(rar::attribution_alignment(rar::AlignmentOptions().epsilon(-1)), Contains("rar::attribution_alignment: epsilon must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::attribution_alignment(rar::AlignmentOptions().ig(rar::IGOptions().steps(0))), Contains("rar::attribution_alignment: ig steps must be >= 1, got 0"));
-  CHECK_THROWS_WITH(rar::attribution_alignment()(net, x - 0.5, y), Contains("rar::attribution_alignment: x must lie in [clip_min, clip_max] = [0, 1]"));
+  CHECK_THROWS_WITH(rar::attribution_alignment()(net, x - 0.5, y), Contains("rar::attribution_alignment: x must lie in the data range [clip_min, clip_max] = [0, 1]"));
   CHECK_THROWS_WITH(rar::attribution_alignment()(net, x, torch::tensor({0.0, 1.0})), Contains("rar::attribution_alignment: y must be int64 labels"));
   auto flat = [](auto&, const torch::Tensor& in, const torch::Tensor&, bool) { return in.flatten(); };
   CHECK_THROWS_WITH(rar::attribution_alignment(flat, rar::AlignmentOptions().attack_steps(1))(net, x, y),
@@ -630,10 +631,7 @@ TEST_CASE("successor terms reject bad options and inputs with clear messages",
 }
 
 TEST_CASE("successor terms on CUDA match the CPU", "[ssr][art][alignment][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto net = rar::test::smooth_mlp(4, 5, 3);
   torch::manual_seed(73);
   const auto x = torch::rand({4, 4}, torch::kDouble);

@@ -184,6 +184,44 @@ struct AttackResult {
 
 namespace detail {
 
+/// The object a model argument refers to (the module behind a holder), to tell whether the
+/// surrogate is the model itself.
+template <class M>
+const void* model_identity(const M& m) {
+  if constexpr (is_module_holder_v<std::decay_t<M>>) {
+    return static_cast<const void*>(m.ptr().get());
+  } else {
+    return static_cast<const void*>(&m);
+  }
+}
+
+/// Refuses the model as its own surrogate when it has no second derivative at the input (a
+/// piecewise-linear, e.g. ReLU, network): the attack differentiates the surrogate's map, whose
+/// gradient through such a network misses the map's curvature entirely, so the attack would be
+/// weaker than the random-sign baseline while seeming to run (issue of silent weak attacks).
+/// One Hessian-vector product of the target score on the first sample decides.
+template <class Model, class Surrogate>
+void check_surrogate_has_curvature(const char* fn, Model& model, Surrogate& surrogate,
+                                   const torch::Tensor& x0, const torch::Tensor& target) {
+  if (model_identity(model) != model_identity(surrogate)) return;
+  torch::AutoGradMode grad_mode(true);
+  const torch::Tensor x = x0.slice(0, 0, 1).detach().requires_grad_(true);
+  const torch::Tensor out = call_model(surrogate, x);
+  const torch::Tensor score = out.gather(1, target.slice(0, 0, 1).view({1, 1})).sum();
+  const torch::Tensor g = torch::autograd::grad({score}, {x}, {}, true, true)[0];
+  bool curved = g.requires_grad();
+  if (curved) {
+    const torch::Tensor v = torch::ones_like(g);
+    const auto hv = torch::autograd::grad({(g * v).sum()}, {x}, {}, false, false, /*allow_unused=*/true)[0];
+    curved = hv.defined() && hv.abs().max().template item<double>() > 0;
+  }
+  TORCH_CHECK(curved, fn, ": the surrogate is the model itself, and the model has no second "
+              "derivative at the input (a piecewise-linear network such as a ReLU net): the "
+              "attack's gradient would miss the map's curvature and the attack would be weak; "
+              "pass rar::smooth_surrogate(model, beta) as the surrogate (rar::choose_surrogate_beta "
+              "picks beta)");
+}
+
 /// The shape of one sample's saliency map for inputs of shape `input_sizes`.
 inline std::vector<int64_t> map_sample_shape(torch::IntArrayRef input_sizes,
                                              const MapOptions& map) {
@@ -242,8 +280,9 @@ struct AttackSetup {
 inline AttackSetup check_attribution_attack(const char* fn, const torch::Tensor& input,
                                             const torch::Tensor& target,
                                             const AttributionAttackOptions& options) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   check_ball(fn, options.ball());
+  check_in_clip_range(fn, "input", input, options.ball());
   check_ascent(fn, options.ascent(), "iterations");
   TORCH_CHECK(options.measure_every() >= 1, fn, ": measure_every must be >= 1, got ",
               options.measure_every());
@@ -544,6 +583,8 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
       attribution_map(detail::call_method(fn, method, model, x0, y, false, "model"), options.map())
           .detach();
   const torch::Tensor prediction = detail::predict(fn, model, x0);
+  if (options.kind() != AttackKind::random_sign && options.iterations() > 0)
+    detail::check_surrogate_has_curvature(fn, model, surrogate, x0, y);
   const torch::Tensor idx = (prediction == y).nonzero().select(1, 0);
   const int64_t m = idx.size(0);
 

@@ -190,8 +190,9 @@ torch::Tensor pgd_attack(Model&& model, const torch::Tensor& input, const torch:
                          const PGDOptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::pgd_attack";
-  detail::check_batch(fn, "input", input);
+  detail::check_input(fn, "input", input);
   detail::check_pgd_options(fn, options);
+  detail::check_in_clip_range(fn, "input", input, options.ball());
   TORCH_CHECK(target.defined(), fn, ": target must be a defined int64 tensor of class indices");
   const torch::Tensor t = detail::expand_target(fn, target, input.size(0), input.device());
   return detail::pgd_attack_unchecked(model, input, t, options, fn);

@@ -334,7 +334,7 @@ torch::Tensor deeplift(Model&& model, const torch::Tensor& input,
                        const DeepLiftOptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::deeplift";
-  detail::check_batch(fn, "input", input);
+  detail::check_input(fn, "input", input);
   TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
   const torch::Tensor baseline = detail::expand_baseline(fn, options.baseline(), input);
   const torch::Tensor target =

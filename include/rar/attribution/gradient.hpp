@@ -33,7 +33,7 @@ namespace detail {
 template <class Model>
 torch::Tensor input_gradient(const char* fn, Model& model, const torch::Tensor& input,
                              const GradientOptions& options) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
   const auto target = expand_target(fn, options.target(), input.size(0), input.device());
   torch::AutoGradMode grad_mode(true);

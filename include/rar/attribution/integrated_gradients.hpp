@@ -103,11 +103,20 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
     const bool whole = start == 0 && stop == rows;
     torch::Tensor points =
         differentiable_leaf(whole ? path : path.slice(0, start, stop), create_graph);
-    const torch::Tensor output = call_model(model, points);
     const torch::Tensor t =
         path_target.defined() ? (whole ? path_target : path_target.slice(0, start, stop))
                               : path_target;
-    const torch::Tensor s = score(output, t);
+    torch::Tensor s;
+    try {
+      s = score(call_model(model, points), t);
+    } catch (const c10::Error& e) {
+      if (is_out_of_memory(e)) throw;  // the batching rule halves the chunk and retries
+      rethrow_in_user_terms("rar::integrated_gradients", model, input,
+                            "a batch of " + std::to_string(stop - start) + " path points (" +
+                                std::to_string(n) + " samples x " + std::to_string(m) +
+                                " steps, shape " + c10::str(points.sizes()) + ")",
+                            e);
+    }
     TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start,
                 "rar::integrated_gradients: the score function must return one value per sample, "
                 "shape [", stop - start, "], got ", s.sizes());
@@ -127,7 +136,7 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
 inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
                                                           const torch::Tensor& input,
                                                           const IGOptions& options) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   TORCH_CHECK(options.steps() >= 1, fn, ": steps must be >= 1, got ", options.steps());
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,
               ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",

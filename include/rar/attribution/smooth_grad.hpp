@@ -87,7 +87,7 @@ torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& i
                 "const torch::Tensor& input, const torch::Tensor& target, bool create_graph), "
                 "or torch::Tensor(model, const torch::Tensor& input)");
   const char* fn = "rar::smooth_grad";
-  detail::check_batch(fn, "input", input);
+  detail::check_input(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(options.stddev() >= 0, fn, ": stddev must be >= 0, got ", options.stddev());
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,

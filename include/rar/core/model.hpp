@@ -4,7 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <exception>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -107,6 +109,39 @@ constexpr void static_check_model() {
                 "rar: a model must be a torch::nn module holder (e.g. torch::nn::Sequential), "
                 "a module with torch::Tensor forward(const torch::Tensor&), or a callable "
                 "torch::Tensor(const torch::Tensor&)");
+}
+
+/// The first non-empty line of an error text (LibTorch's messages carry backtraces).
+inline std::string first_error_line(const std::string& text) {
+  const size_t begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return text;
+  return text.substr(begin, text.find('\n', begin) - begin);
+}
+
+/// Raises, in the caller's terms, the error of a model (or score) that failed on an internal
+/// batch built from `input` (path points, perturbed copies): LibTorch's message names the
+/// internal batch's shape (e.g. `[128, 1, 28, 28]` for 8 images × 16 steps), which the user never
+/// made. The model is called once more on the user's own input to say what is wrong there:
+/// it fails on the input itself, or it does not return one row of logits per sample, or only the
+/// internal batch (`batch`, e.g. "a batch of 128 path points (8 samples x 16 steps)") fails.
+template <class Model>
+[[noreturn]] void rethrow_in_user_terms(const char* fn, Model& model, const torch::Tensor& input,
+                                        const std::string& batch, const std::exception& error) {
+  const std::string what = first_error_line(error.what());
+  torch::Tensor out;
+  try {
+    torch::NoGradGuard no_grad;
+    out = call_model(model, input.detach());
+  } catch (const std::exception& own) {
+    TORCH_CHECK(false, fn, ": the model fails on the input itself (shape ", input.sizes(),
+                "): ", first_error_line(own.what()));
+  }
+  TORCH_CHECK(out.dim() == 2 && out.size(0) == input.size(0), fn,
+              ": the model must return one row of scores per sample, [N, classes]; for the input "
+              "of shape ", input.sizes(), " (N = ", input.size(0), ") it returns shape ",
+              out.sizes());
+  TORCH_CHECK(false, fn, ": the model runs on the input of shape ", input.sizes(),
+              " but fails on ", batch, ": ", what);
 }
 
 }  // namespace detail

@@ -75,6 +75,19 @@ inline torch::Tensor log_softmax(const torch::Tensor& output, const torch::Tenso
   return torch::log_softmax(output, 1).gather(1, index).squeeze(1);
 }
 
+/// The softmax probability of the target, `softmax(output)[n, target[n]]` (the score of the
+/// deletion and insertion curves, `rar::deletion_curve`).
+///
+/// Example: `rar::PerturbationCurveOptions().target(y).score(rar::score::probability)`.
+/// @param output model output (logits) `[N, C]`
+/// @param target int64 class indices `[N]` (required)
+/// @return the probability of each sample's target class, `[N]`
+inline torch::Tensor probability(const torch::Tensor& output, const torch::Tensor& target) {
+  TORCH_CHECK(target.defined(), "rar::score::probability: a target is required");
+  const auto index = detail::gather_target("rar::score::probability", output, target);
+  return torch::softmax(output, 1).gather(1, index).squeeze(1);
+}
+
 /// The per-sample cross-entropy loss of the target, `-log_softmax(output)[n, target[n]]`
 /// (the loss ℓ_y whose attributions the RAR objectives regularize).
 ///

@@ -185,6 +185,28 @@ inline void check_ball(const char* fn, const BallOptions& ball,
               " and clip_max = ", ball.clip_max());
 }
 
+/// Checks that every entry of `x` lies in the ball's data range [clip_min, clip_max]. Nothing is
+/// clamped silently: an input outside the range (e.g. pixels in [0, 255] against the default
+/// [0, 1]) would be cut to the range by the first projection, so it is an error naming the
+/// range, how many values lie outside and their extent. `fn` names the public entry point,
+/// `name` the argument.
+inline void check_in_clip_range(const char* fn, const char* name, const torch::Tensor& x,
+                                const BallOptions& ball) {
+  if (!std::isfinite(ball.clip_min()) && !std::isfinite(ball.clip_max())) return;
+  if (!x.defined() || x.numel() == 0) return;
+  torch::NoGradGuard no_grad;
+  const torch::Tensor d = x.detach();
+  const double lo = d.min().item<double>();
+  const double hi = d.max().item<double>();
+  if (lo >= ball.clip_min() && hi <= ball.clip_max()) return;
+  const int64_t outside = d.lt(ball.clip_min()).logical_or(d.gt(ball.clip_max())).sum().item<int64_t>();
+  TORCH_CHECK(false, fn, ": ", name, " must lie in the data range [clip_min, clip_max] = [",
+              ball.clip_min(), ", ", ball.clip_max(), "], but ", outside, " of its ", d.numel(),
+              " values lie outside (they span [", lo, ", ", hi,
+              "]); nothing is clamped silently: rescale the ", name,
+              " or set clip_min/clip_max to its range");
+}
+
 /// Validates an ascent: steps ≥ 0, step_size finite and ≥ 0. `fn` names the public entry
 /// point; `steps_name` and `step_size_name` are the caller's names for the fields (e.g.
 /// "iterations", "attack_step_size").

@@ -18,6 +18,30 @@ inline void check_batch(const char* fn, const char* name, const torch::Tensor& i
               fn, ": ", name, " must be float32 or float64, got ", input.scalar_type());
 }
 
+/// Checks that every entry of `t` is finite; otherwise raises an error naming the argument, how
+/// many entries are NaN and how many infinite, and the first one's sample. Attributions, attacks
+/// and loss terms of NaN or infinite inputs are undefined, so the entry points refuse them
+/// instead of returning NaN maps or losses.
+inline void check_finite(const char* fn, const char* name, const torch::Tensor& t) {
+  if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return;
+  const torch::Tensor d = t.detach();
+  const torch::Tensor bad = torch::isfinite(d).logical_not();
+  if (!bad.any().item<bool>()) return;
+  const int64_t count = bad.sum().item<int64_t>();
+  const int64_t nan = torch::isnan(d).sum().item<int64_t>();
+  const int64_t first = bad.flatten().nonzero()[0][0].item<int64_t>();
+  const int64_t per_sample = d.dim() == 0 || d.size(0) == 0 ? 1 : d.numel() / d.size(0);
+  TORCH_CHECK(false, fn, ": ", name, " must be finite, but ", count, " of its ", d.numel(),
+              " values are not (", nan, " NaN, ", count - nan, " infinite); the first is in sample ",
+              first / per_sample, " of shape ", d.sizes());
+}
+
+/// `check_batch` and `check_finite`: a finite floating-point batch `[N, ...]`, N >= 1.
+inline void check_input(const char* fn, const char* name, const torch::Tensor& input) {
+  check_batch(fn, name, input);
+  check_finite(fn, name, input);
+}
+
 /// Checks that `other` has the dtype and device of `input`.
 inline void check_like(const char* fn, const char* name, const torch::Tensor& other,
                        const torch::Tensor& input) {
@@ -43,6 +67,7 @@ inline torch::Tensor expand_baseline(const char* fn, const torch::Tensor& baseli
                                      const torch::Tensor& input) {
   if (!baseline.defined()) return torch::zeros_like(input);
   check_like(fn, "baseline", baseline, input);
+  check_finite(fn, "baseline", baseline);
   bool ok = baseline.dim() <= input.dim();
   for (int64_t i = 1; ok && i <= baseline.dim(); ++i) {
     const int64_t b = baseline.size(-i);

@@ -133,6 +133,7 @@ torch::Tensor max_sensitivity(Model&& model, Method&& method, const torch::Tenso
   const char* fn = "rar::max_sensitivity";
   detail::check_batch(fn, "input", input);
   detail::check_ball(fn, options.ball(), "radius");
+  detail::check_in_clip_range(fn, "input", input, options.ball());
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(input.numel() > 0, fn, ": input must not be empty, got shape ", input.sizes());
 

@@ -41,6 +41,7 @@ inline auto adversarial(const PGDOptions& options = {}, Reduction reduction = Re
   return make_term([options, reduction, fn, calls = CallCounter()](
                        auto& model, const torch::Tensor& x, const torch::Tensor& y) {
     detail::check_labelled_batch(fn, x, y);
+    detail::check_in_clip_range(fn, "x", x, options.ball());
     const torch::Tensor x_adv =
         detail::pgd_attack_unchecked(model, x.detach(), y, options, fn, calls.next());
     return detail::reduce(options.loss()(call_model(model, x_adv), y), reduction);

@@ -143,7 +143,7 @@ auto attribution_alignment(Explainer explainer, const AlignmentOptions& options 
                   "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
                   "bool create_graph), e.g. rar::explain::integrated_gradients(opts)");
     detail::check_labelled_batch(fn, x, y);
-    detail::check_in_range(fn, x, options.attack().ball());
+    detail::check_in_clip_range(fn, "x", x, options.attack().ball());
     const torch::Tensor xd = x.detach();
     const torch::Tensor x_adv =
         detail::pgd_attack_unchecked(model, xd, y, options.attack(), fn, calls.next());

@@ -238,7 +238,7 @@ inline auto art(const ARTOptions& options = {}) {
   return make_term([options, fn, calls = CallCounter()](auto& model, const torch::Tensor& x,
                                                         const torch::Tensor& y) {
     detail::check_labelled_batch(fn, x, y);
-    detail::check_in_range(fn, x, options.ball());
+    detail::check_in_clip_range(fn, "x", x, options.ball());
     const uint64_t index = calls.next();
     using M = std::remove_reference_t<decltype(model)>;
     if (options.surrogate_beta() > 0) {

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// Helpers shared by the successor terms (`rar::art`, `rar::attribution_alignment`): the
-/// per-sample cosine distance and the input-range check of a term with a clip range.
+/// per-sample cosine distance (the input-range check is `detail::check_in_clip_range`).
 
 #include <rar/core/threat_model.hpp>
 
@@ -19,17 +19,6 @@ inline torch::Tensor cosine_distance(const torch::Tensor& a, const torch::Tensor
   const torch::Tensor dot = (af * bf).sum(1);
   const torch::Tensor norms = af.norm(2, 1) * bf.norm(2, 1);
   return 1 - dot / norms.clamp_min(1e-16);
-}
-
-/// Checks that every element of `x` lies in the ball's [clip_min, clip_max]; `fn` names the
-/// public entry point.
-inline void check_in_range(const char* fn, const torch::Tensor& x, const BallOptions& ball) {
-  torch::NoGradGuard no_grad;
-  const double lo = x.min().item<double>();
-  const double hi = x.max().item<double>();
-  TORCH_CHECK(lo >= ball.clip_min() && hi <= ball.clip_max(), fn,
-              ": x must lie in [clip_min, clip_max] = [", ball.clip_min(), ", ", ball.clip_max(),
-              "], got values in [", lo, ", ", hi, "]");
 }
 
 }  // namespace detail

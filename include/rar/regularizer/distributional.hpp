@@ -119,16 +119,6 @@ inline DistributionalIGConfig distributional_ig_config(const DistributionalIGOpt
           o.steps(), o.inner_stride(), o.reduction(), o.diagnostics(), o.callback()};
 }
 
-/// Checks that every entry of x lies in the data range [clip_min, clip_max] of `range`.
-inline void check_data_range(const char* fn, const torch::Tensor& x, const BallOptions& range) {
-  torch::NoGradGuard no_grad;
-  const double lo = x.min().item<double>();
-  const double hi = x.max().item<double>();
-  TORCH_CHECK(lo >= range.clip_min() && hi <= range.clip_max(), fn,
-              ": x must lie in [clip_min, clip_max] = [", range.clip_min(), ", ",
-              range.clip_max(), "], got values in [", lo, ", ", hi, "]");
-}
-
 /// The transport cost c(x, x′) = Σ_i |x′_i − x_i|^p per sample, `[N]`.
 inline torch::Tensor transport_cost(const torch::Tensor& x, const torch::Tensor& x_adv, double p) {
   const torch::Tensor d = (x_adv - x).flatten(1);
@@ -203,7 +193,7 @@ class DistributionalIGTerm {
   torch::Tensor operator()(Model& model, const torch::Tensor& x, const torch::Tensor& y) const {
     const char* fn = "rar::distributional_ig";
     check_labelled_batch(fn, x, y);
-    check_data_range(fn, x, config_.start);
+    check_in_clip_range(fn, "x", x, config_.start);
     torch::AutoGradMode grad_mode(true);
     const torch::Tensor x_adv = distributional_inner_max(model, x, y, config_, calls_.next());
     return reduce(distributional_objective(model, x.detach(), x_adv, y, config_.steps, config_),

@@ -73,6 +73,7 @@ inline auto input_gradient_norm(const InputGradientOptions& options = {}) {
   return make_term([options, fn, ranged](auto& model, const torch::Tensor& x,
                                          const torch::Tensor& y) {
     detail::check_labelled_batch(fn, x, y);
+    detail::check_in_clip_range(fn, "x", x, options.ball());
     const torch::Tensor g = detail::input_gradient(
         fn, model, x.detach(),
         GradientOptions().target(y).score(score::cross_entropy).create_graph(true));

@@ -349,6 +349,7 @@ class RobustIGTerm {
   torch::Tensor at_layer(Head& head, Tail& tail, const torch::Tensor& x,
                          const torch::Tensor& y) const {
     check_labelled_batch(config_.name, x, y);
+    check_in_clip_range(config_.name, "x", x, config_.ball);
     torch::AutoGradMode grad_mode(true);
     const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, config_, calls_.next());
     const QuadratureRule full = strided_right_riemann(config_.steps, 1);

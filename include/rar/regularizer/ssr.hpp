@@ -134,7 +134,7 @@ template <class Model>
 torch::Tensor ssr_beta(Model&& model, const torch::Tensor& x, const SSROptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::ssr_beta";
-  detail::check_batch(fn, "x", x);
+  detail::check_input(fn, "x", x);
   return detail::ssr_parts(fn, model, x, options.channel_mean()).beta;
 }
 

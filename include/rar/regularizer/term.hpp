@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <type_traits>
 #include <utility>
 
@@ -51,7 +52,17 @@ class Term {
   template <class Model>
   torch::Tensor operator()(Model&& model, const torch::Tensor& x, const torch::Tensor& y) const {
     detail::static_check_model<Model>();
-    return f_(model, x, y);
+    torch::Tensor loss = f_(model, x, y);
+    // Never a NaN loss in silence: the inputs were checked finite on the way in, so a
+    // non-finite loss comes from the model (e.g. parameters that diverged in an earlier step).
+    if (loss.defined() && loss.numel() == 1 && loss.is_floating_point()) {
+      const double value = loss.detach().item<double>();
+      TORCH_CHECK(std::isfinite(value), "rar loss term: the loss is ", value,
+                  " for finite inputs x of shape ", x.sizes(),
+                  ": the model's output or its gradients are not finite (are its parameters "
+                  "finite? a learning rate that diverged makes them NaN)");
+    }
+    return loss;
   }
 
  private:
@@ -135,7 +146,7 @@ namespace detail {
 
 /// Validates a labelled batch for a loss term.
 inline void check_labelled_batch(const char* fn, const torch::Tensor& x, const torch::Tensor& y) {
-  check_batch(fn, "x", x);
+  check_input(fn, "x", x);
   TORCH_CHECK(y.defined() && y.scalar_type() == torch::kLong && y.dim() == 1 &&
                   y.size(0) == x.size(0),
               fn, ": y must be int64 labels of shape [", x.size(0), "], got ",

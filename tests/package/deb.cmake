@@ -1,0 +1,77 @@
+# The library alone, as a user installs it: configures rar from its source with only LibTorch and
+# Eigen visible (Catch2, CLI11 and Google Benchmark hidden, so tests, examples and benchmarks
+# must switch themselves off), packs librar-dev with cpack, unpacks the .deb into a scratch root
+# as `apt install ./librar-dev_*.deb` would place it, checks its metadata and contents, then
+# configures, builds and runs the consumer project in tests/package against the unpacked /usr.
+# Arguments: -DRAR_SOURCE_DIR=... -DWORK_DIR=... -DSOURCE_DIR=... [-DCOMPILER_LAUNCHER=...]
+# [-DTORCH_PREFIX=...]. Prints "SKIPPED:" (ctest: skipped) where dpkg-deb is missing.
+file(REMOVE_RECURSE "${WORK_DIR}")
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}${err}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}")
+  endif()
+  set(run_output "${out}${err}" PARENT_SCOPE)
+endfunction()
+set(prefix_path "")
+if(TORCH_PREFIX)
+  set(prefix_path "-DCMAKE_PREFIX_PATH=${TORCH_PREFIX}")
+endif()
+run(${CMAKE_COMMAND} -S "${RAR_SOURCE_DIR}" -B "${WORK_DIR}/rar" ${prefix_path}
+    -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON -DCMAKE_DISABLE_FIND_PACKAGE_CLI11=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON)
+foreach(notice "tests are not built" "examples are not built" "benchmarks are not built")
+  string(FIND "${run_output}" "${notice}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the library-only configure did not say '${notice}'")
+  endif()
+endforeach()
+
+find_program(DPKG_DEB dpkg-deb)
+if(NOT DPKG_DEB)
+  # Without dpkg the plain install is what can be tested.
+  run(${CMAKE_COMMAND} --install "${WORK_DIR}/rar" --prefix "${WORK_DIR}/root/usr")
+  message("SKIPPED: dpkg-deb not found (not a Debian system): tested cmake --install only")
+else()
+  get_filename_component(cmake_dir "${CMAKE_COMMAND}" DIRECTORY)
+  run("${cmake_dir}/cpack" -G DEB --config "${WORK_DIR}/rar/CPackConfig.cmake" -B "${WORK_DIR}/deb")
+  file(GLOB debs "${WORK_DIR}/deb/librar-dev_*_all.deb")
+  list(LENGTH debs count)
+  if(NOT count EQUAL 1)
+    message(FATAL_ERROR "expected one librar-dev_*_all.deb in ${WORK_DIR}/deb, found: ${debs}")
+  endif()
+  execute_process(COMMAND ${DPKG_DEB} -f ${debs} Package Architecture Depends OUTPUT_VARIABLE fields)
+  foreach(expected "Package: librar-dev" "Architecture: all" "libtorch-dev" "libeigen3-dev")
+    string(FIND "${fields}" "${expected}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "package metadata lacks '${expected}':\n${fields}")
+    endif()
+  endforeach()
+  # Only the library: headers and the CMake package, no programs.
+  execute_process(COMMAND ${DPKG_DEB} -c ${debs} OUTPUT_VARIABLE listing)
+  foreach(expected "./usr/include/rar/rar.hpp" "rarConfig.cmake" "rarTargets.cmake")
+    string(FIND "${listing}" "${expected}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "package lacks ${expected}:\n${listing}")
+    endif()
+  endforeach()
+  string(FIND "${listing}" "/bin/" at)
+  if(NOT at EQUAL -1)
+    message(FATAL_ERROR "package ships programs:\n${listing}")
+  endif()
+  run(${DPKG_DEB} -x ${debs} "${WORK_DIR}/root")
+endif()
+
+set(launcher "")
+if(COMPILER_LAUNCHER)
+  set(launcher "-DCMAKE_CXX_COMPILER_LAUNCHER=${COMPILER_LAUNCHER}")
+endif()
+set(consumer_prefix "${WORK_DIR}/root/usr")
+if(TORCH_PREFIX)
+  set(consumer_prefix "${consumer_prefix};${TORCH_PREFIX}")
+endif()
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" "-DCMAKE_PREFIX_PATH=${consumer_prefix}"
+    -DCMAKE_BUILD_TYPE=Release ${launcher})
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
+run("${WORK_DIR}/build/rar_readme_example")
