@@ -13,7 +13,8 @@ module, so the layer output it attributes to is h = head(x)):
   * mlp:      Linear(6, 10), Tanh, Linear(10, 3) (smooth, for GradientSHAP's expectations)
 
 Stored per network: LayerGradCam (relu_attributions off/on, attr_dim_summation off), GuidedGradCam
-(interpolate_mode nearest and bilinear), DeepLiftShap over a baseline set of 5 and its deltas.
+(interpolate_mode nearest and bilinear), DeepLiftShap over a baseline set of 5 and its deltas, and
+DeepLift from the first baseline alone.
 
 GradientSHAP draws its baselines, noise and path points from numpy/torch streams that a C++
 library cannot reproduce, so it is pinned down in expectation:
@@ -49,7 +50,7 @@ torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)  # the values do not depend on it; keeps a shared machine quiet
 
 import captum  # noqa: E402
-from captum.attr import (DeepLiftShap, GradientShap, GuidedGradCam,  # noqa: E402
+from captum.attr import (DeepLift, DeepLiftShap, GradientShap, GuidedGradCam,  # noqa: E402
                          IntegratedGradients, LayerGradCam)
 
 from make_residual_reference import Residual  # noqa: E402  (this folder)
@@ -123,6 +124,11 @@ def layer_cases(w, checks, name, head, tail, x, baselines, target):
         a = ggc.attribute(x.clone(), target=target, interpolate_mode=mode)
         assert a.shape == x.shape, (name, mode, a.shape)
         w.put(f"{name}.guided_grad_cam.{mode}", a)
+
+    # DeepLIFT from the first baseline alone (the terms DeepLiftShap averages).
+    w.put(f"{name}.deeplift.base0",
+          DeepLift(model).attribute(x.clone(), baselines=baselines[:1].expand_as(x).clone(),
+                                    target=target))
 
     dls = DeepLiftShap(model)
     a, d = dls.attribute(x.clone(), baselines=baselines, target=target,
