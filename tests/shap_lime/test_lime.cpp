@@ -459,6 +459,15 @@ TEST_CASE("bad input to LIME and KernelSHAP raises errors naming the argument an
                     Catch::Contains("rar::lime: coalitions must have shape [2, S, 8]"));
   CHECK_THROWS_WITH(rar::detail::kernel_shap_on_coalitions(net, x, torch::full({2, 5, 8}, 0.5), ko),
                     Catch::Contains("rar::kernel_shap: coalitions must contain only 0 and 1"));
+  torch::Tensor bad = x.clone();
+  bad[1][3] = std::nan("");
+  CHECK_THROWS_WITH(rar::lime(net, bad, lo),
+                    Catch::Contains("rar::lime: input must be finite, but 1 of its 16 values are "
+                                    "not (1 NaN, 0 infinite); the first is in sample 1"));
+  CHECK_THROWS_WITH(rar::kernel_shap(net, x, rar::KernelShapOptions(ko).baseline(INFINITY)),
+                    Catch::Contains("rar::kernel_shap: baseline must be finite"));
+  CHECK_THROWS_WITH(rar::kernel_shap(net, x, rar::KernelShapOptions(ko).baseline(bad)),
+                    Catch::Contains("rar::kernel_shap: baseline must be finite"));
   auto scalar = [](const torch::Tensor& t) { return t.sum(); };
   CHECK_THROWS_WITH(rar::lime(scalar, x, rar::LimeOptions().score(
                                              [](const torch::Tensor& o, const torch::Tensor&) { return o; })),

@@ -276,11 +276,14 @@ inline InterpretableFeatures interpretable_features(const char* fn,
   return f;
 }
 
-/// The baseline (undefined: zeros; 0-dim: one value) broadcast to the input's shape.
+/// The baseline (undefined: zeros; 0-dim: one value) broadcast to the input's shape; NaN and
+/// infinite values are refused.
 inline torch::Tensor coalition_baseline(const char* fn, const torch::Tensor& baseline,
                                         const torch::Tensor& input) {
-  if (baseline.defined() && baseline.dim() == 0)
+  if (baseline.defined() && baseline.dim() == 0) {
+    check_finite(fn, "baseline", baseline);
     return baseline.to(input.options()).expand(input.sizes());
+  }
   return expand_baseline(fn, baseline, input);
 }
 
@@ -380,7 +383,7 @@ inline torch::Tensor surrogate_attributions(const torch::Tensor& input,
 inline void check_coalition_options(const char* fn, const torch::Tensor& input, int64_t samples,
                                     int64_t min_samples, int64_t internal_batch_size,
                                     const ScoreFunction& score) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   TORCH_CHECK(samples >= min_samples, fn, ": samples must be >= ", min_samples, ", got ",
               samples);
   TORCH_CHECK(internal_batch_size >= 0, fn,
