@@ -12,6 +12,7 @@
 #include "support/models.hpp"
 #include "support/reference.hpp"
 #include "support/residual.hpp"
+#include "support/skip.hpp"
 
 #include <cmath>
 #include <string>
@@ -402,10 +403,7 @@ TEST_CASE("lime and kernel_shap are explainers that refuse create_graph",
 }
 
 TEST_CASE("LIME and KernelSHAP run on a GPU with the CPU's results", "[lime][kernel_shap][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("no CUDA device: skipped");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   const torch::Device cuda(torch::kCUDA, 0);
   auto net = rar::test::residual_model(torch::kDouble);
   const auto& res_ref = rar::test::residual_reference();
