@@ -249,6 +249,27 @@ TEST_CASE("lrp conserves relevance through layers without bias and delta measure
     CHECK(max_abs_diff(r.attributions.sum(1), score) < 1e-7);
     CHECK(r.delta.abs().max().item<double>() < 1e-7);
   }
+  // The same for a CNN with max pooling and adaptive average pooling to 1×1 (whose backward is
+  // an expanded view); without ε = 0, which divides 0 by 0 at pooling windows of ReLU zeros.
+  torch::manual_seed(9);
+  tnn::Sequential cnn(tnn::Conv2d(tnn::Conv2dOptions(2, 4, 3).bias(false)), tnn::ReLU(),
+                      tnn::MaxPool2d(2), tnn::Conv2d(tnn::Conv2dOptions(4, 6, 3).bias(false)),
+                      tnn::ReLU(), tnn::AdaptiveAvgPool2d(1), tnn::Flatten(),
+                      tnn::Linear(tnn::LinearOptions(6, 3).bias(false)));
+  cnn->to(torch::kDouble);
+  const torch::Tensor images = torch::randn({3, 2, 10, 10}, torch::kDouble);
+  const torch::Tensor classes = torch::tensor({2, 0, 1}, torch::kLong);
+  const torch::Tensor scores =
+      cnn->forward(images).detach().gather(1, classes.view({-1, 1})).squeeze(1);
+  for (const auto& rule : rules) {
+    if (rule.stabilizer() == 0) continue;
+    CAPTURE(rule.str());
+    const auto r =
+        rar::lrp_with_delta(cnn, images, rar::LRPOptions().target(classes).default_rule(rule));
+    CHECK(r.attributions.sizes() == images.sizes());
+    CHECK(max_abs_diff(r.attributions.reshape({3, -1}).sum(1), scores) < 1e-7);
+    CHECK(r.delta.abs().max().item<double>() < 1e-7);
+  }
   // A larger ε absorbs relevance, and delta says how much.
   const auto big = rar::lrp_with_delta(
       net, x, rar::LRPOptions().target(y).default_rule(rar::LRPRule::epsilon(1.0)));

@@ -312,11 +312,6 @@ inline std::vector<LRPLayer> lrp_plan(const char* fn, const torch::nn::Sequentia
   return layers;
 }
 
-/// sign(z) with sign(0) = 1, as Captum's stabilizer uses it.
-inline torch::Tensor lrp_sign(const torch::Tensor& z) {
-  return torch::where(z >= 0, torch::ones_like(z), -torch::ones_like(z));
-}
-
 /// Relevance at the input and the explained score `[N]`: one forward with the network's
 /// weights, then the rules layer by layer from the top, where R = score at the target.
 inline std::pair<torch::Tensor, torch::Tensor> lrp_sequential(const char* fn,
@@ -386,13 +381,17 @@ inline std::pair<torch::Tensor, torch::Tensor> lrp_sequential(const char* fn,
     }
     torch::Tensor s;
     {
+      // z + ε·sign(z) with sign(0) = 1 (Captum's stabilizer), as z ± ε: the same numbers in
+      // fewer passes over the layer's output.
       const torch::Tensor zd = create_graph ? z : z.detach();
-      const torch::Tensor sign = lrp_sign(zd.detach());
-      s = relevance / (zd + layer.rule.stabilizer() * sign);
+      const double eps = layer.rule.stabilizer();
+      s = relevance / (eps == 0 ? zd : torch::where(zd.detach() >= 0, zd + eps, zd - eps));
     }
     torch::Tensor c = torch::autograd::grad({z}, {in}, {s}, /*retain_graph=*/create_graph,
                                             /*create_graph=*/create_graph, /*allow_unused=*/true)[0];
     if (!c.defined()) c = torch::zeros_like(in);
+    // Out of place: c may be an expanded view (the backward of a mean, e.g. adaptive pooling
+    // to 1×1).
     relevance = create_graph ? in * c : in.detach() * c;
   }
   relevance = relevance.reshape(input.sizes());
