@@ -7,6 +7,7 @@
 #include <rar/metrics/quality.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
@@ -183,10 +184,7 @@ TEST_CASE("infidelity takes explainers and works on the residual network",
 }
 
 TEST_CASE("infidelity on CUDA matches the CPU", "[quality][infidelity][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto mlp = reference_mlp(torch::kDouble);
   const auto& ref = quality_reference();
   const auto x = ref.tensor("mlp.input");
