@@ -530,6 +530,18 @@ TEST_CASE("cam methods reject bad arguments with messages naming them", "[cam][e
   const torch::Tensor x = c.input;
   const torch::Tensor y = c.target;
   auto gs = [&](rar::GradientShapOptions o) { return rar::gradient_shap(c.residual, x, o.target(y)); };
+  torch::Tensor bad = x.clone();
+  bad[2][1][3][3] = std::nan("");
+  CHECK_THROWS_WITH(rar::gradient_shap(c.residual, bad, rar::GradientShapOptions().target(y)),
+                    Catch::Contains("rar::gradient_shap: input must be finite, but 1 of its 288 "
+                                    "values are not (1 NaN, 0 infinite); the first is in sample 2"));
+  CHECK_THROWS_WITH(gs(rar::GradientShapOptions().baselines(bad)),
+                    Catch::Contains("rar::gradient_shap: baselines must be finite"));
+  CHECK_THROWS_WITH(
+      rar::deeplift_shap(c.residual, x, rar::DeepLiftShapOptions().baselines(bad).target(y)),
+      Catch::Contains("rar::deeplift_shap: baselines must be finite"));
+  CHECK_THROWS_WITH(rar::grad_cam(c.head, c.tail, bad, rar::GradCamOptions().target(y)),
+                    Catch::Contains("rar::grad_cam: input must be finite"));
   CHECK_THROWS_WITH(gs(rar::GradientShapOptions().samples(0)),
                     Catch::Contains("rar::gradient_shap: samples must be >= 1, got 0"));
   CHECK_THROWS_WITH(gs(rar::GradientShapOptions().stddev(-0.1)),

@@ -67,12 +67,13 @@ torch::Tensor deeplift_shap(Model&& model, const torch::Tensor& input,
                             const DeepLiftShapOptions& options) {
   detail::static_check_model<Model>();
   const char* fn = "rar::deeplift_shap";
-  detail::check_batch(fn, "input", input);
+  detail::check_input(fn, "input", input);
   TORCH_CHECK(options.baselines().defined(), fn,
               ": baselines must be given, a set [B, ...] of references (B >= 1) with the "
               "input's non-batch dimensions ", input.sizes().slice(1));
   const torch::Tensor& baselines = options.baselines();
   detail::check_like(fn, "baselines", baselines, input);
+  detail::check_finite(fn, "baselines", baselines);
   TORCH_CHECK(baselines.dim() == input.dim() && baselines.size(0) >= 1 &&
                   baselines.sizes().slice(1) == input.sizes().slice(1),
               fn, ": baselines must be a set [B, ...] with B >= 1 and the input's non-batch "

@@ -145,7 +145,7 @@ template <class Head, class Tail>
 torch::Tensor grad_cam_layer(const char* fn, Head& head, Tail& tail, const torch::Tensor& input,
                              const torch::Tensor& target_option, bool relu, bool sum_channels,
                              bool graph, const ScoreFunction& score) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   TORCH_CHECK(static_cast<bool>(score), fn, ": score must be a callable");
   const torch::Tensor target = expand_target(fn, target_option, input.size(0), input.device());
   torch::AutoGradMode grad_mode(true);
@@ -207,7 +207,7 @@ template <class Head, class Tail>
 torch::Tensor guided_grad_cam_layer(const char* fn, Head& head, Tail& tail,
                                     const torch::Tensor& input,
                                     const GuidedGradCamOptions& options) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   const torch::Tensor cam =
       grad_cam_layer(fn, head, tail, input, options.target(), /*relu=*/true,
                      /*sum_channels=*/true, options.create_graph(), options.score());

@@ -61,6 +61,7 @@ inline torch::Tensor baseline_distribution(const char* fn, const torch::Tensor& 
                                            const torch::Tensor& input) {
   if (!baselines.defined()) return torch::zeros_like(input.narrow(0, 0, 1));
   check_like(fn, "baselines", baselines, input);
+  check_finite(fn, "baselines", baselines);
   TORCH_CHECK(baselines.dim() == input.dim() && baselines.size(0) >= 1 &&
                   baselines.sizes().slice(1) == input.sizes().slice(1),
               fn, ": baselines must be a set [B, ...] with B >= 1 and the input's non-batch "
@@ -108,7 +109,7 @@ torch::Tensor gradient_shap(Model&& model, const torch::Tensor& input,
                             const GradientShapOptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::gradient_shap";
-  detail::check_batch(fn, "input", input);
+  detail::check_input(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(options.stddev() >= 0, fn, ": stddev must be >= 0, got ", options.stddev());
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,
