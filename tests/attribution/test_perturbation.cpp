@@ -11,6 +11,7 @@
 #include <rar/metrics/sensitivity.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
@@ -598,10 +599,7 @@ TEST_CASE("perturbation methods reject bad input with messages naming the argume
 }
 
 TEST_CASE("perturbation methods on CUDA match the CPU", "[perturbation][cuda]") {
-  if (!torch::cuda::is_available()) {
-    WARN("CUDA is not available: skipping the CUDA variant");
-    return;
-  }
+  RAR_REQUIRE_CUDA();
   auto net = cnn();
   const auto x = captum().tensor("cnn.input");
   const auto y = target_of("cnn", -1);
