@@ -12,6 +12,7 @@
 #include "support/reference.hpp"
 #include "support/residual.hpp"
 
+#include <cmath>
 #include <string>
 
 using rar::test::max_rel_diff;
@@ -414,6 +415,11 @@ TEST_CASE("lrp refuses bad models, rules and inputs with messages naming them", 
   CHECK_THROWS_WITH(rar::lrp_with_delta(mlp, torch::empty({0, 4}), y),
                     Catch::Contains("rar::lrp_with_delta: input must be a batch [N, ...] with N "
                                     ">= 1, got shape [0, 4]"));
+  torch::Tensor with_nan = x.clone();
+  with_nan[1][2] = std::nan("");
+  CHECK_THROWS_WITH(rar::lrp(mlp, with_nan, y),
+                    Catch::Contains("rar::lrp: input must be finite, but 1 of its 8 values are not "
+                                    "(1 NaN, 0 infinite); the first is in sample 1"));
   CHECK_THROWS_WITH(rar::lrp(tnn::Sequential(), x, y),
                     Catch::Contains("rar::lrp: the Sequential has no layers"));
   CHECK_THROWS_WITH(rar::LRPRule::epsilon(-1e-3),

@@ -425,7 +425,7 @@ template <class Model>
 std::pair<torch::Tensor, torch::Tensor> lrp_impl(const char* fn, Model& model,
                                                  const torch::Tensor& input,
                                                  const LRPOptions& options) {
-  check_batch(fn, "input", input);
+  check_input(fn, "input", input);
   const torch::Tensor target =
       expand_target(fn, options.target(), input.size(0), input.device());
   const auto net = lrp_as_sequential(model);
