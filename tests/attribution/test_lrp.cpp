@@ -7,6 +7,7 @@
 #include <rar/explain/lrp.hpp>
 
 #include <catch2/catch.hpp>
+#include "support/skip.hpp"
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
@@ -356,7 +357,7 @@ TEST_CASE("lrp leaves the network, its gradients and the random generator untouc
 }
 
 TEST_CASE("lrp runs on the GPU when there is one", "[lrp][cuda]") {
-  if (!torch::cuda::is_available()) return;
+  RAR_REQUIRE_CUDA();
   const auto& ref = lrp_reference();
   auto net = reference_cnn(torch::kDouble);
   net->to(torch::kCUDA);
