@@ -14,7 +14,10 @@ module, so the layer output it attributes to is h = head(x)):
 
 Stored per network: LayerGradCam (relu_attributions off/on, attr_dim_summation off), GuidedGradCam
 (interpolate_mode nearest and bilinear), DeepLiftShap over a baseline set of 5 and its deltas, and
-DeepLift from the first baseline alone.
+DeepLift from the first baseline alone. For the cnn also an independent DeepLIFT with the plain
+gradient of each sample's own row where |z - z'| < eps (.per_sample): Captum's max-pool rule takes
+the first row's there (`grad_input[0]` in captum/attr/_core/deep_lift.py), which is why Captum's
+summation-to-delta gap on the cnn is ~1e-2.
 
 GradientSHAP draws its baselines, noise and path points from numpy/torch streams that a C++
 library cannot reproduce, so it is pinned down in expectation:
@@ -99,6 +102,39 @@ def own_grad_cam(head, tail, x, target, relu):
     return F.relu(cam) if relu else cam.detach()
 
 
+def per_sample_deeplift(model, x, ref, target, eps=1e-10):
+    """DeepLIFT's rescale rule (and Captum's cross-maximum rule for MaxPool2d) on a flat
+    Sequential, written out with the plain gradient of each sample's own row where |z - z'| < eps.
+    Captum's maxpool rule takes `grad_input[0]` there (the first row's plain gradient, broadcast
+    to every row), which breaks summation to delta; this independent version keeps it exact."""
+    mods = list(model)
+    xs, rs = [x], [ref]
+    with torch.no_grad():
+        for m in mods:
+            xs.append(m(xs[-1]))
+            rs.append(m(rs[-1]))
+    g = torch.zeros(x.shape[0], xs[-1].shape[1])
+    g[torch.arange(x.shape[0]), target] = 1.0
+    for k in range(len(mods) - 1, -1, -1):
+        m, zi, zr = mods[k], xs[k], rs[k]
+        z = zi.clone().requires_grad_(True)
+        plain = torch.autograd.grad(m(z), z, g)[0]
+        d = zi - zr
+        if isinstance(m, (nn.ReLU,)):
+            g = torch.where(d.abs() < eps, plain, g * (xs[k + 1] - rs[k + 1]) / d)
+        elif isinstance(m, nn.MaxPool2d):
+            yi, ii = F.max_pool2d(zi, m.kernel_size, return_indices=True)
+            yr, ir = F.max_pool2d(zr, m.kernel_size, return_indices=True)
+            cm = torch.max(yi, yr)
+            size = zi.shape[-2:]
+            c = (F.max_unpool2d(g * (cm - yr), ii, m.kernel_size, output_size=size) +
+                 F.max_unpool2d(g * (yi - cm), ir, m.kernel_size, output_size=size))
+            g = torch.where(d.abs() < eps, plain, c / d)
+        else:
+            g = plain
+    return (x - ref) * g
+
+
 def layer_cases(w, checks, name, head, tail, x, baselines, target):
     model = nn.Sequential(head, tail).eval()
     w.put(f"{name}.input", x)
@@ -129,6 +165,19 @@ def layer_cases(w, checks, name, head, tail, x, baselines, target):
     w.put(f"{name}.deeplift.base0",
           DeepLift(model).attribute(x.clone(), baselines=baselines[:1].expand_as(x).clone(),
                                     target=target))
+
+    if name == "cnn":
+        flat = nn.Sequential(*head, *tail).eval()
+        own = per_sample_deeplift(flat, x, baselines[:1].expand_as(x), target)
+        w.put("cnn.deeplift.base0.per_sample", own)
+        own_shap = sum(per_sample_deeplift(flat, x, b.expand_as(x), target)
+                       for b in baselines) / baselines.shape[0]
+        w.put("cnn.deeplift_shap.per_sample", own_shap)
+        with torch.no_grad():
+            fx = model(x).gather(1, target[:, None]).squeeze(1)
+            fb = model(baselines)[:, target].T.mean(1)
+        checks.append(("cnn per-sample deeplift_shap |sum - (F(x) - mean F(b))|",
+                       (own_shap.flatten(1).sum(1) - (fx - fb)).abs().max().item()))
 
     dls = DeepLiftShap(model)
     a, d = dls.attribute(x.clone(), baselines=baselines, target=target,
