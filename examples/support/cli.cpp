@@ -75,6 +75,7 @@ DatasetKind resolve(DatasetKind kind, const Common& c) {
 struct EvalFlags {
   int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
           ig_steps = 0, batch = 0;
+  bool metrics = false;
   std::string explainer = explainer_name(Explainer::ig);
 };
 
@@ -92,6 +93,9 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", f.batch, "images per evaluation batch")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--metrics", f.metrics,
+                "also report the maps' quality metrics on the attacked images: infidelity, "
+                "deletion and insertion AUC, sparseness, complexity");
 }
 
 // --explainer on eval, compare and explain: the method whose maps IN/CO measure.
@@ -114,6 +118,7 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.measure_every > 0) eval.measure_every = f.measure_every;
   if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
   if (f.batch > 0) eval.batch_size = f.batch;
+  eval.metrics = f.metrics;
   eval.explainer = parse_explainer(f.explainer);
   return eval;
 }
@@ -232,6 +237,10 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   explain_cmd->add_option("--out", out_dir, "output directory");
   explain_cmd->add_option("--count", count, "images per panel")->check(CLI::PositiveNumber);
   add_explainer(explain_cmd, explain_explainer);
+  std::string compare_list;
+  explain_cmd->add_option("--compare-explainers", compare_list,
+                          "also write <out>/<name>-explainers.png: one row of maps per method "
+                          "on the same images (comma-separated names, or 'all')");
   bool sanity = false;
   explain_cmd->add_flag("--sanity", sanity,
                         "also print the model-parameter randomization test (Adebayo et al. 2018)");
@@ -338,12 +347,39 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       apply_preset(kind, explain_c.preset, Method::natural, train, eval);
       eval.seed = explain_c.seed;
       eval.explainer = parse_explainer(explain_explainer);
+      // The method list is checked before anything loads: a bad name costs nothing.
+      std::vector<Explainer> compared;
+      if (compare_list == "all") {
+        for (const auto& e : explainer_names()) compared.push_back(parse_explainer(e));
+      } else if (!compare_list.empty()) {
+        size_t begin = 0;
+        while (true) {
+          const size_t comma = compare_list.find(',', begin);
+          const std::string item = compare_list.substr(
+              begin, comma == std::string::npos ? std::string::npos : comma - begin);
+          try {
+            compared.push_back(parse_explainer(item));
+          } catch (const std::exception& e) {
+            throw std::invalid_argument(std::string("--compare-explainers: ") + e.what());
+          }
+          if (comma == std::string::npos) break;
+          begin = comma + 1;
+        }
+      }
       Net net = load_model(model_path);  // before the data: a bad file costs nothing
       const Dataset test = load(kind, explain_c, Split::test);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const std::string name = std::filesystem::path(model_path).stem().string();
       explain(net, test, eval, pick_device(explain_c.device), out_dir, name, count);
+      if (!compared.empty()) {
+        // Guided backprop is refused on leaky networks: leave it out of 'all' there.
+        if (compare_list == "all" && net->config().leaky_slope != 0.0)
+          compared.erase(std::remove(compared.begin(), compared.end(), Explainer::guided_backprop),
+                         compared.end());
+        compare_explainers(net, test, eval, pick_device(explain_c.device), out_dir, name, count,
+                           compared);
+      }
       if (sanity) sanity_check(net, test, eval, pick_device(explain_c.device), 16);
     }
   } catch (const std::exception& e) {

@@ -88,7 +88,8 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   // IN and CO under the top-k attack on correctly classified images, batched.
   const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
   auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
-  double in_sum = 0, co_sum = 0, kept = 0;
+  double in_sum = 0, co_sum = 0, kept = 0, agree = 0;
+  double infidelity = 0, deletion = 0, insertion = 0, sparseness = 0, complexity = 0;
   const auto attack_start = Clock::now();
   for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
     const auto idx = picked.slice(0, i, std::min(picked.size(0), i + c.batch_size));
@@ -102,6 +103,25 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
                   .item<double>();
     co_sum += result.kendall_tau.nan_to_num(0.0).sum().item<double>();
     kept += result.prediction_kept.to(torch::kDouble).sum().item<double>();
+    agree += result.surrogate_agreement.to(torch::kDouble).sum().item<double>();
+    if (c.metrics) {
+      // The clean maps' quality, on the same images (the maps the attack started from).
+      const torch::Tensor attr = method(net, x, y, false).detach();
+      infidelity += rar::infidelity(net, x, attr,
+                                    rar::InfidelityOptions().target(y).normalize(true).seed(c.seed))
+                        .sum()
+                        .item<double>();
+      const int64_t pixels = x.size(-1) * x.size(-2);
+      const auto curve = rar::PerturbationCurveOptions()
+                             .target(y)
+                             .abs(true)
+                             .group_channels(true)
+                             .features_per_step(std::max<int64_t>(1, pixels / 16));
+      deletion += rar::deletion_curve(net, x, attr, curve).auc.sum().item<double>();
+      insertion += rar::insertion_curve(net, x, attr, curve).auc.sum().item<double>();
+      sparseness += rar::sparseness(attr).nan_to_num(0.0).sum().item<double>();
+      complexity += rar::complexity(attr).nan_to_num(0.0).sum().item<double>();
+    }
     const double done = static_cast<double>(i + idx.size(0));
     const double elapsed = seconds_since(attack_start);
     std::cout << "  [" << name << "] attribution attack " << i + idx.size(0) << "/"
@@ -114,6 +134,14 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   r.topk_intersection = in_sum / attacked;
   r.kendall = co_sum / attacked;
   r.prediction_kept = kept / attacked;
+  if (r.attacked_images > 0) r.surrogate_agreement = agree / attacked;
+  if (c.metrics && r.attacked_images > 0) {
+    r.infidelity = infidelity / attacked;
+    r.deletion_auc = deletion / attacked;
+    r.insertion_auc = insertion / attacked;
+    r.sparseness = sparseness / attacked;
+    r.complexity = complexity / attacked;
+  }
   return r;
 }
 

@@ -5,6 +5,7 @@
 /// checkpoints (checkpoint.cpp), the training loop (training.cpp), the evaluation (NA, AA, IN,
 /// CO; evaluation.cpp), the results files (results.cpp) and the explain panels (panels.cpp).
 
+#include <cmath>
 #include <functional>
 #include <rar/rar.hpp>
 #include <string>
@@ -88,6 +89,9 @@ struct EvalConfig {
   double smoothgrad_stddev = 0.15;  ///< SmoothGrad noise, in pixel units
   int64_t batch_size = 100;
   uint64_t seed = 0;
+  /// Also measure the maps' quality (infidelity, deletion/insertion AUC, sparseness,
+  /// complexity) on the attacked images (`eval --metrics`).
+  bool metrics = false;
 };
 
 /// One row of the paper's table.
@@ -97,6 +101,14 @@ struct EvalResult {
   double topk_intersection = 0, kendall = 0;
   int64_t accuracy_images = 0, attacked_images = 0;
   double prediction_kept = 0;  ///< fraction of attacked images whose label the attack kept
+  /// Share of the attacked images on which the smooth surrogate predicts the model's class: a
+  /// low value means a weak attack (docs/guide.md, "Surrogate fidelity").
+  double surrogate_agreement = std::nan("");
+  /// Quality of the clean maps on the attacked images (`EvalConfig::metrics`; NaN otherwise):
+  /// means of rar::infidelity (normalized), deletion and insertion AUC of the softmax
+  /// probability (16 steps of pixels), rar::sparseness (Gini) and rar::complexity (entropy).
+  double infidelity = std::nan(""), deletion_auc = std::nan(""), insertion_auc = std::nan("");
+  double sparseness = std::nan(""), complexity = std::nan("");
 };
 
 /// The presets: "paper" (the paper's settings) and "quick" (minutes on a 2-core CPU).
@@ -184,6 +196,13 @@ std::string csv_number(double value);
 /// `count` correctly classified test images to `<dir>/<name>.png`.
 void explain(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
              const std::string& dir, const std::string& name, int64_t count);
+
+/// Writes `<dir>/<name>-explainers.png`: the first `count` correctly classified test images in
+/// the top row, then one row of maps per explainer (titled on the left), so that methods can be
+/// compared on the same images; prints each method's time.
+void compare_explainers(Net& net, const Dataset& test, const EvalConfig& config,
+                        torch::Device device, const std::string& dir, const std::string& name,
+                        int64_t count, const std::vector<Explainer>& explainers);
 
 /// Model-parameter randomization sanity check (Adebayo et al. 2018) on `count` correctly
 /// classified test images: re-initializes the layers from the top down and prints how similar

@@ -23,8 +23,17 @@ enum class Explainer {
   saliency,        ///< the input gradient
   deeplift,        ///< DeepLIFT, rescale rule, zero baseline
   smoothgrad,      ///< SmoothGrad over the input gradient
-  guided_backprop  ///< guided backprop (changes ReLUs only)
+  guided_backprop,   ///< guided backprop (changes ReLUs only)
+  gradient_x_input,  ///< gradient × input
+  gradient_shap,     ///< GradientSHAP: expected gradients from zero and mid-gray baselines
+  occlusion,         ///< occlusion of square patches (perturbation, not differentiable)
+  kernel_shap,       ///< KernelSHAP over square superpixels (perturbation)
+  lime               ///< LIME over square superpixels (perturbation)
 };
+
+/// Whether an explainer's map is differentiable w.r.t. the input (the attack can follow it
+/// through the surrogate); for the others the attack follows the surrogate's IG map.
+bool explainer_is_differentiable(Explainer explainer);
 
 Explainer parse_explainer(const std::string& name);  ///< throws naming the choices
 std::string explainer_name(Explainer explainer);     ///< "ig", "saliency", ...

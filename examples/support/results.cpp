@@ -26,6 +26,30 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
               << r.kendall << "\n";
   }
   std::cout.unsetf(std::ios::floatfield);
+  const bool metrics = !results.empty() && std::isfinite(results[0].deletion_auc);
+  if (metrics) {
+    std::cout << "\n"
+              << std::left << std::setw(14) << "model" << std::right << std::setw(12) << "infidelity"
+              << std::setw(11) << "deletion" << std::setw(11) << "insertion" << std::setw(12)
+              << "sparseness" << std::setw(12) << "complexity" << "\n";
+    for (const auto& r : results)
+      std::cout << std::left << std::setw(14) << r.name << std::right << std::setprecision(4)
+                << std::setw(12) << r.infidelity << std::setw(11) << r.deletion_auc << std::setw(11)
+                << r.insertion_auc << std::setw(12) << r.sparseness << std::setw(12) << r.complexity
+                << "\n";
+    std::cout << "(the clean maps on the attacked images: infidelity (normalized, lower is better), "
+                 "deletion AUC (lower is better), insertion AUC (higher is better) of the softmax "
+                 "probability, sparseness (Gini) and complexity (entropy))\n";
+  }
+  for (const auto& r : results)
+    if (std::isfinite(r.surrogate_agreement))
+      std::cout << "surrogate agreement " << r.name << ": " << std::setprecision(1) << std::fixed
+                << 100 * r.surrogate_agreement << "% of the attacked images"
+                << (r.surrogate_agreement < 0.95 ? " (below 95%: the attack may be weak; raise the "
+                                                   "surrogate's beta)"
+                                                 : "")
+                << "\n";
+  std::cout.unsetf(std::ios::floatfield);
   std::cout << "(NA/AA on " << (results.empty() ? 0 : results[0].accuracy_images)
             << " test images; IN/CO under the top-k attack on "
             << (results.empty() ? 0 : results[0].attacked_images)
@@ -33,7 +57,8 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   if (prefix.empty()) return;
   std::ofstream csv(prefix + ".csv"), json(prefix + ".json");
   if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
-  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept\n";
+  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_agreement,"
+         "infidelity,deletion_auc,insertion_auc,sparseness,complexity\n";
   // Model names come from the command line (--model NAME=...): quoted in both files.
   json << "[\n";
   for (size_t i = 0; i < results.size(); ++i) {
@@ -41,13 +66,22 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
     csv << csv_quote(r.name) << "," << csv_number(r.natural_accuracy) << ","
         << csv_number(r.adversarial_accuracy) << "," << csv_number(r.topk_intersection) << ","
         << csv_number(r.kendall) << "," << r.accuracy_images << "," << r.attacked_images << ","
-        << csv_number(r.prediction_kept) << "\n";
+        << csv_number(r.prediction_kept) << "," << csv_number(r.surrogate_agreement) << ","
+        << csv_number(r.infidelity) << "," << csv_number(r.deletion_auc) << ","
+        << csv_number(r.insertion_auc) << "," << csv_number(r.sparseness) << ","
+        << csv_number(r.complexity) << "\n";
     json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << json_number(r.natural_accuracy)
          << ", \"AA\": " << json_number(r.adversarial_accuracy)
          << ", \"IN\": " << json_number(r.topk_intersection)
          << ", \"CO\": " << json_number(r.kendall) << ", \"accuracy_images\": " << r.accuracy_images
          << ", \"attacked_images\": " << r.attacked_images
-         << ", \"prediction_kept\": " << json_number(r.prediction_kept) << "}"
+         << ", \"prediction_kept\": " << json_number(r.prediction_kept)
+         << ", \"surrogate_agreement\": " << json_number(r.surrogate_agreement)
+         << ", \"infidelity\": " << json_number(r.infidelity)
+         << ", \"deletion_auc\": " << json_number(r.deletion_auc)
+         << ", \"insertion_auc\": " << json_number(r.insertion_auc)
+         << ", \"sparseness\": " << json_number(r.sparseness)
+         << ", \"complexity\": " << json_number(r.complexity) << "}"
          << (i + 1 < results.size() ? "," : "") << "\n";
   }
   json << "]\n";

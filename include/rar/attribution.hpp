@@ -5,10 +5,18 @@
 /// SmoothGrad and the score functions.
 
 #include <rar/attribution/deeplift.hpp>
+#include <rar/attribution/deeplift_shap.hpp>
+#include <rar/attribution/grad_cam.hpp>
 #include <rar/attribution/gradient.hpp>
+#include <rar/attribution/gradient_shap.hpp>
 #include <rar/attribution/guided_backprop.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
+#include <rar/attribution/kernel_shap.hpp>
 #include <rar/attribution/layer_integrated_gradients.hpp>
+#include <rar/attribution/lime.hpp>
+#include <rar/attribution/lrp.hpp>
+#include <rar/attribution/perturbation.hpp>
 #include <rar/attribution/quadrature.hpp>
 #include <rar/attribution/score.hpp>
+#include <rar/attribution/shapley_value_sampling.hpp>
 #include <rar/attribution/smooth_grad.hpp>

@@ -11,4 +11,8 @@
 /// @endcode
 
 #include <rar/core/explainer.hpp>
+#include <rar/explain/cam.hpp>
 #include <rar/explain/explainers.hpp>
+#include <rar/explain/lime.hpp>
+#include <rar/explain/lrp.hpp>
+#include <rar/explain/perturbation.hpp>

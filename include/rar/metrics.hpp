@@ -8,6 +8,7 @@
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
 #include <rar/metrics/per_sample.hpp>
+#include <rar/metrics/quality.hpp>
 #include <rar/metrics/rank_correlation.hpp>
 #include <rar/metrics/sanity.hpp>
 #include <rar/metrics/sensitivity.hpp>

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes cam_reference.txt: Grad-CAM, Guided Grad-CAM, DeepLIFT-SHAP and GradientSHAP computed
 by Captum 0.7.0 in float64, the independent reference for rar::grad_cam, rar::guided_grad_cam,
-rar::deeplift_shap and rar::gradient_shap (tests/cam/test_cam.cpp).
+rar::deeplift_shap and rar::gradient_shap (tests/attribution/test_cam.cpp).
 
 Networks (each written as head and tail, model(x) = tail(head(x)); Captum's layer is the head
 module, so the layer output it attributes to is h = head(x)):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes lime_reference.txt: the coalitions Captum 0.7.0's `Lime` and `KernelShap` draw, the
 scores and weights of their perturbed inputs, and the surrogates' coefficients fitted to them
-in float64, the reference tests/shap_lime/test_lime.cpp compares rar's LIME and KernelSHAP
+in float64, the reference tests/attribution/test_lime.cpp compares rar's LIME and KernelSHAP
 with (1e-9 relative) on the same coalitions.
 
 Regenerate (from the repository root):

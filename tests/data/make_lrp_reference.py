@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes lrp_reference.txt: layer-wise relevance propagation computed by Captum 0.7.0's `LRP`,
-the independent reference for rar::lrp (tests/lrp/test_lrp.cpp).
+the independent reference for rar::lrp (tests/attribution/test_lrp.cpp).
 
 Two float64 networks, each written with the child names of its C++ twin (a flat
 torch::nn::Sequential), so the weights load by name:

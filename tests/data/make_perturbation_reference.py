@@ -2,7 +2,7 @@
 """Writes perturbation_reference.txt: Occlusion, FeatureAblation, ShapleyValueSampling and
 ShapleyValues computed by Captum 0.7.0 on a small CNN and on the residual network of
 make_residual_reference.py (its weights and input are read from residual_reference.txt, so the
-C++ tests use rar::test::residual_model()). tests/perturbation/test_perturbation.cpp compares
+C++ tests use rar::test::residual_model()). tests/attribution/test_perturbation.cpp compares
 against it.
 
 Regenerate (from the repository root):
@@ -85,7 +85,7 @@ def residual_setup():
 
 
 def cnn_setup():
-    """[3, 2, 9, 11] -> [3, 4]; C++ twin: tests/perturbation/test_perturbation.cpp (cnn())."""
+    """[3, 2, 9, 11] -> [3, 4]; C++ twin: tests/attribution/test_perturbation.cpp (cnn())."""
     torch.manual_seed(21)
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(36, 5), nn.Tanh(), nn.Linear(5, 4))

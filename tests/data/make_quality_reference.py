@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes quality_reference.txt: the references of the quality-metric tests
-(tests/quality/test_quality.cpp).
+(tests/metrics/test_quality.cpp).
 
 * infidelity computed by Captum 0.7.0's `captum.metrics.infidelity` in float64, on a small MLP
   and on the residual network of make_residual_reference.py (its weights read from

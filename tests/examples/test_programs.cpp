@@ -118,11 +118,12 @@ TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a
   // An unknown explainer is refused before anything runs, naming the choices.
   for (const std::string command : {"eval", "explain"}) {
     r = run(RAR_MNIST_BIN, {command, "--data", tmp / "data", "--model",
-                            (command == "eval" ? "A=" : "") + tmp / "junk.pt", "--explainer", "lime"});
+                            (command == "eval" ? "A=" : "") + tmp / "junk.pt", "--explainer", "shap"});
     INFO(command << ": " << r.output);
     CHECK(r.code != 0);
     CHECK_THAT(r.output,
-               Contains("--explainer: lime not in {ig,saliency,deeplift,smoothgrad,guided-backprop}"));
+               Contains("--explainer: shap not in {ig,saliency,deeplift,smoothgrad,guided-backprop,"
+                        "gradient-x-input,gradient-shap,occlusion,kernel-shap,lime}"));
   }
 }
 
@@ -194,6 +195,18 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   REQUIRE(x.code == 0);
   CHECK(fs::exists(tmp / "png/m.png"));
   CHECK_THAT(x.output, Contains("rows: image | IG map"));
+  // Every method on the same images, one row each (the issue's comparison panel).
+  const auto all = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
+                                       "--out", tmp / "png", "--count", "2", "--compare-explainers", "all"});
+  INFO(all.output);
+  REQUIRE(all.code == 0);
+  CHECK(fs::exists(tmp / "png/m-explainers.png"));
+  CHECK_THAT(all.output, Contains("occlusion") && Contains("KernelSHAP") && Contains("LIME") &&
+                             Contains("GradientSHAP") && Contains("one row per method"));
+  const auto bad = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
+                                       "--compare-explainers", "ig,shap"});
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.output, Contains("--compare-explainers: unknown explainer 'shap'"));
 
   // Other attribution methods: saliency attacks itself through the surrogate; DeepLIFT is
   // measured while the attack follows the surrogate's IG, and the program says so.
