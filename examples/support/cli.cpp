@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 #include <iostream>
@@ -76,6 +77,7 @@ struct EvalFlags {
   int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
           ig_steps = 0, batch = 0;
   bool metrics = false;
+  std::string surrogate_beta;  ///< "" (the preset's), "auto" or a number
   std::string explainer = explainer_name(Explainer::ig);
 };
 
@@ -93,6 +95,20 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", f.batch, "images per evaluation batch")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--surrogate-beta", f.surrogate_beta,
+                  "softplus beta of the attack's smooth surrogate: a number, or 'auto' for the "
+                  "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 95% of "
+                  "the attacked images, chosen per model (default: the preset's)")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "auto") return "";
+        try {
+          size_t used = 0;
+          const double b = std::stod(v, &used);
+          if (used == v.size() && b > 0 && std::isfinite(b)) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be 'auto' or a number > 0, got " + v;
+      });
   cmd->add_flag("--metrics", f.metrics,
                 "also report the maps' quality metrics on the attacked images: infidelity, "
                 "deletion and insertion AUC, sparseness, complexity");
@@ -119,6 +135,8 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
   if (f.batch > 0) eval.batch_size = f.batch;
   eval.metrics = f.metrics;
+  if (f.surrogate_beta == "auto") eval.surrogate_beta = 0;
+  else if (!f.surrogate_beta.empty()) eval.surrogate_beta = std::stod(f.surrogate_beta);
   eval.explainer = parse_explainer(f.explainer);
   return eval;
 }

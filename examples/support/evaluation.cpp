@@ -87,7 +87,18 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
 
   // IN and CO under the top-k attack on correctly classified images, batched.
   const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
-  auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
+  double beta = c.surrogate_beta;
+  if (beta <= 0 && picked.size(0) > 0) {
+    // One β per model, by fidelity on the images it will attack (docs/guide.md §6).
+    const auto choice = rar::choose_surrogate_beta(
+        net, test.images.index_select(0, picked).to(device));
+    beta = choice.beta;
+    std::cout << "  [" << name << "] surrogate beta " << beta << " (agreement "
+              << 100 * choice.agreement << "%" << (choice.reached ? "" : ", below 95% at the largest beta")
+              << ")" << std::endl;
+  }
+  r.surrogate_beta = beta;
+  auto surrogate = rar::smooth_surrogate(net, beta > 0 ? beta : 10.0);
   double in_sum = 0, co_sum = 0, kept = 0, agree = 0;
   double infidelity = 0, deletion = 0, insertion = 0, sparseness = 0, complexity = 0;
   const auto attack_start = Clock::now();

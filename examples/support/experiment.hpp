@@ -84,7 +84,10 @@ struct EvalConfig {
   Explainer explainer = Explainer::ig;  ///< the method whose maps IN/CO measure
   int64_t ig_steps = 100;           ///< IG points of the measured maps
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
-  double surrogate_beta = 10.0;     ///< softplus β of the surrogate
+  /// Softplus β of the surrogate; 0 chooses it per model by `rar::choose_surrogate_beta`
+  /// (smallest β of 1, 3, 10, 30, 100, 300 predicting the model's class on 95 % of the attacked
+  /// images), so that every model is attacked equally hard (`--surrogate-beta auto`).
+  double surrogate_beta = 10.0;
   int64_t smoothgrad_samples = 25;  ///< noisy copies per SmoothGrad map
   double smoothgrad_stddev = 0.15;  ///< SmoothGrad noise, in pixel units
   int64_t batch_size = 100;
@@ -104,6 +107,7 @@ struct EvalResult {
   /// Share of the attacked images on which the smooth surrogate predicts the model's class: a
   /// low value means a weak attack (docs/guide.md, "Surrogate fidelity").
   double surrogate_agreement = std::nan("");
+  double surrogate_beta = std::nan("");  ///< the softplus β the attack used
   /// Quality of the clean maps on the attacked images (`EvalConfig::metrics`; NaN otherwise):
   /// means of rar::infidelity (normalized), deletion and insertion AUC of the softmax
   /// probability (16 steps of pixels), rar::sparseness (Gini) and rar::complexity (entropy).

@@ -181,7 +181,11 @@ std::string attack_gradient_note(const ExplainerConfig& c, double surrogate_beta
        << (c.kind == Explainer::deeplift ? " (rescale rule, zero baseline)" : "") << "; "
        << title << "'s map is not differentiable, so the attack follows the gradient of the "
           "smooth surrogate's IG map ("
-       << c.graph_ig_steps << " right-Riemann points, softplus beta " << surrogate_beta << ")";
+       << c.graph_ig_steps << " right-Riemann points, softplus beta ";
+  if (surrogate_beta > 0)
+    line << surrogate_beta << ")";
+  else
+    line << "chosen per model)";
   return line.str();
 }
 

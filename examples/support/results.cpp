@@ -43,7 +43,8 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   }
   for (const auto& r : results)
     if (std::isfinite(r.surrogate_agreement))
-      std::cout << "surrogate agreement " << r.name << ": " << std::setprecision(1) << std::fixed
+      std::cout << "surrogate agreement " << r.name << " (beta " << std::defaultfloat
+                << r.surrogate_beta << "): " << std::setprecision(1) << std::fixed
                 << 100 * r.surrogate_agreement << "% of the attacked images"
                 << (r.surrogate_agreement < 0.95 ? " (below 95%: the attack may be weak; raise the "
                                                    "surrogate's beta)"
@@ -57,7 +58,7 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   if (prefix.empty()) return;
   std::ofstream csv(prefix + ".csv"), json(prefix + ".json");
   if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
-  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_agreement,"
+  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_beta,surrogate_agreement,"
          "infidelity,deletion_auc,insertion_auc,sparseness,complexity\n";
   // Model names come from the command line (--model NAME=...): quoted in both files.
   json << "[\n";
@@ -66,7 +67,8 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
     csv << csv_quote(r.name) << "," << csv_number(r.natural_accuracy) << ","
         << csv_number(r.adversarial_accuracy) << "," << csv_number(r.topk_intersection) << ","
         << csv_number(r.kendall) << "," << r.accuracy_images << "," << r.attacked_images << ","
-        << csv_number(r.prediction_kept) << "," << csv_number(r.surrogate_agreement) << ","
+        << csv_number(r.prediction_kept) << "," << csv_number(r.surrogate_beta) << ","
+        << csv_number(r.surrogate_agreement) << ","
         << csv_number(r.infidelity) << "," << csv_number(r.deletion_auc) << ","
         << csv_number(r.insertion_auc) << "," << csv_number(r.sparseness) << ","
         << csv_number(r.complexity) << "\n";
@@ -76,6 +78,7 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
          << ", \"CO\": " << json_number(r.kendall) << ", \"accuracy_images\": " << r.accuracy_images
          << ", \"attacked_images\": " << r.attacked_images
          << ", \"prediction_kept\": " << json_number(r.prediction_kept)
+         << ", \"surrogate_beta\": " << json_number(r.surrogate_beta)
          << ", \"surrogate_agreement\": " << json_number(r.surrogate_agreement)
          << ", \"infidelity\": " << json_number(r.infidelity)
          << ", \"deletion_auc\": " << json_number(r.deletion_auc)

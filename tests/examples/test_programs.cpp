@@ -190,6 +190,25 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   CHECK_THAT(e.output, Contains("NATURAL") && Contains("NA") && Contains("CO"));
   CHECK(fs::exists(tmp / "table.csv"));
   CHECK(fs::exists(tmp / "table.json"));
+  CHECK_THAT(e.output, Contains("surrogate agreement NATURAL (beta 10): "));
+  // The surrogate's beta chosen by fidelity, and the maps' quality metrics next to IN/CO.
+  const auto q = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "NATURAL=" + tmp / "m.pt",
+                                     "--accuracy-images", "10", "--attack-images", "3",
+                                     "--attack-iterations", "2", "--surrogate-beta", "auto", "--metrics",
+                                     "--results", tmp / "quality"});
+  INFO(q.output);
+  REQUIRE(q.code == 0);
+  CHECK_THAT(q.output, Contains("[NATURAL] surrogate beta ") && Contains("infidelity") &&
+                           Contains("insertion") && Contains("complexity"));
+  std::ifstream quality_csv(tmp / "quality.csv");
+  std::string header;
+  std::getline(quality_csv, header);
+  CHECK(header == "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_beta,"
+                  "surrogate_agreement,infidelity,deletion_auc,insertion_auc,sparseness,complexity");
+  const auto bad_beta = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "m.pt",
+                                            "--surrogate-beta", "-1"});
+  CHECK(bad_beta.code != 0);
+  CHECK_THAT(bad_beta.output, Contains("must be 'auto' or a number > 0, got -1"));
   const auto x = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
                                      "--out", tmp / "png", "--count", "2"});
   REQUIRE(x.code == 0);
