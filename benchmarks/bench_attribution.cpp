@@ -184,6 +184,6 @@ void register_attribution() {
   }
 }
 
-const rar::bench::Registrar registrar(register_attribution);
+const rar::bench::Registrar attribution_registrar(register_attribution);
 
 }  // namespace

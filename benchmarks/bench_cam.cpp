@@ -166,6 +166,6 @@ void register_cam() {
   }
 }
 
-const rar::bench::Registrar registrar(register_cam);
+const rar::bench::Registrar cam_registrar(register_cam);
 
 }  // namespace

@@ -111,6 +111,6 @@ void register_eval() {
   }
 }
 
-const rar::bench::Registrar registrar(register_eval);
+const rar::bench::Registrar eval_registrar(register_eval);
 
 }  // namespace

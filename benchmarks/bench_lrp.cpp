@@ -65,6 +65,6 @@ void register_lrp() {
   }
 }
 
-const rar::bench::Registrar registrar(register_lrp);
+const rar::bench::Registrar lrp_registrar(register_lrp);
 
 }  // namespace

@@ -177,6 +177,6 @@ void register_metrics() {
       ->MinTime(0.2);
 }
 
-const rar::bench::Registrar registrar(register_metrics);
+const rar::bench::Registrar metrics_registrar(register_metrics);
 
 }  // namespace

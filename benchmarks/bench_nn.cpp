@@ -134,6 +134,6 @@ void register_nn() {
   }
 }
 
-const rar::bench::Registrar registrar(register_nn);
+const rar::bench::Registrar nn_registrar(register_nn);
 
 }  // namespace

@@ -116,6 +116,6 @@ void register_perturbation() {
   }
 }
 
-const rar::bench::Registrar registrar(register_perturbation);
+const rar::bench::Registrar perturbation_registrar(register_perturbation);
 
 }  // namespace

@@ -82,6 +82,6 @@ void register_quality() {
   }
 }
 
-const rar::bench::Registrar registrar(register_quality);
+const rar::bench::Registrar quality_registrar(register_quality);
 
 }  // namespace

@@ -86,6 +86,6 @@ void register_shap_lime() {
   }
 }
 
-const rar::bench::Registrar registrar(register_shap_lime);
+const rar::bench::Registrar shap_lime_registrar(register_shap_lime);
 
 }  // namespace

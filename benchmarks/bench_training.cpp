@@ -406,6 +406,6 @@ void register_training() {
   }
 }
 
-const rar::bench::Registrar registrar(register_training);
+const rar::bench::Registrar training_registrar(register_training);
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "support/cli.hpp"
+#include "support/experiment.hpp"
 
 #include "support/compare.hpp"
 #include "support/heap.hpp"

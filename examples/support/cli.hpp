@@ -3,7 +3,10 @@
 /// The command line shared by rar_mnist, rar_gtsrb and rar_flower (CLI11): subcommands
 /// `train`, `eval`, `compare` and `explain`.
 
-#include "experiment.hpp"
+// Kept free of LibTorch: the three programs include only this header and compile in a second.
+#include "dataset_kind.hpp"
+
+#include <string>
 
 namespace rar {
 namespace examples {

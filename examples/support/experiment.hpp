@@ -12,14 +12,12 @@
 #include <vector>
 
 #include "datasets.hpp"
+#include "dataset_kind.hpp"
 #include "explainers.hpp"
 #include "models.hpp"
 
 namespace rar {
 namespace examples {
-
-/// Which data set an experiment runs on (decides the presets and the loader).
-enum class DatasetKind { mnist, fashion_mnist, gtsrb, flower };
 
 /// Training objective: the paper's table, then the successor methods (docs/methods.md).
 enum class Method {

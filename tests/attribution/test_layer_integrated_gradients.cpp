@@ -14,7 +14,7 @@ namespace nn = torch::nn;
 
 namespace {
 
-const rar::test::Reference& captum() {
+const rar::test::Reference& layer_captum() {
   static const rar::test::Reference ref(rar::test::data_path("layer_ig_reference.txt"));
   return ref;
 }
@@ -38,14 +38,14 @@ struct ResHeadImpl : nn::Module {
 TORCH_MODULE(ResHead);
 
 // A network of the reference file as head and tail, with the reference weights.
-struct SplitCase {
+struct LayerCase {
   std::function<torch::Tensor(const torch::Tensor&)> head, tail;
   std::shared_ptr<nn::Module> head_module, tail_module;
   torch::Tensor input, baseline, target;
 };
 
-SplitCase reference_case(const std::string& name, torch::Dtype dtype = torch::kDouble) {
-  SplitCase c;
+LayerCase layer_case(const std::string& name, torch::Dtype dtype = torch::kDouble) {
+  LayerCase c;
   nn::Sequential tail;
   if (name == "mlp") {
     nn::Sequential head(nn::Linear(6, 10), nn::Tanh());
@@ -69,11 +69,11 @@ SplitCase reference_case(const std::string& name, torch::Dtype dtype = torch::kD
     m->to(dtype);
     m->eval();
   }
-  captum().load_into(*c.head_module, name + ".head");
-  captum().load_into(*c.tail_module, name + ".tail");
-  c.input = captum().tensor(name + ".input").to(dtype);
-  c.baseline = captum().tensor(name + ".baseline").to(dtype);
-  c.target = captum().labels(name + ".target");
+  layer_captum().load_into(*c.head_module, name + ".head");
+  layer_captum().load_into(*c.tail_module, name + ".tail");
+  c.input = layer_captum().tensor(name + ".input").to(dtype);
+  c.baseline = layer_captum().tensor(name + ".baseline").to(dtype);
+  c.target = layer_captum().labels(name + ".target");
   return c;
 }
 
@@ -130,7 +130,7 @@ TEST_CASE("layer_integrated_gradients matches Captum 0.7's LayerIntegratedGradie
           "[layer-ig][captum]") {
   double worst = 0.0;
   for (const char* name : kModels) {
-    auto c = reference_case(name);
+    auto c = layer_case(name);
     for (const auto& mn : kMethods) {
       for (int64_t steps : {7, 32}) {
         for (bool zero : {true, false}) {
@@ -141,8 +141,8 @@ TEST_CASE("layer_integrated_gradients matches Captum 0.7's LayerIntegratedGradie
           if (!zero) opts.baseline(c.baseline);
           const auto r = rar::layer_integrated_gradients_with_delta(c.head, c.tail, c.input, opts);
           const auto plain = rar::layer_integrated_gradients(c.head, c.tail, c.input, opts);
-          auto expected = captum().tensor(key);
-          auto expected_delta = captum().tensor(key + ".delta");
+          auto expected = layer_captum().tensor(key);
+          auto expected_delta = layer_captum().tensor(key + ".delta");
           if (mn.method == rar::Quadrature::riemann_trapezoid) {
             // Captum's trapezoid weights sum to (m-1)/m; ours sum to 1 (see quadrature.hpp).
             const double scale = static_cast<double>(steps - 1) / static_cast<double>(steps);
@@ -150,7 +150,7 @@ TEST_CASE("layer_integrated_gradients matches Captum 0.7's LayerIntegratedGradie
             expected = expected / scale;
           }
           REQUIRE(r.attributions.sizes() == expected.sizes());
-          CHECK(r.attributions.sizes() == captum().tensor(std::string(name) + ".layer").sizes());
+          CHECK(r.attributions.sizes() == layer_captum().tensor(std::string(name) + ".layer").sizes());
           CHECK(torch::equal(plain, r.attributions));
           const double gap = std::max(max_rel_diff(r.attributions, expected),
                                       max_rel_diff(r.delta, expected_delta));
@@ -167,7 +167,7 @@ TEST_CASE("layer_conductance matches Captum 0.7's LayerConductance for every rul
           "[layer-ig][conductance][captum]") {
   double worst = 0.0;
   for (const char* name : kModels) {
-    auto c = reference_case(name);
+    auto c = layer_case(name);
     for (const auto& mn : kMethods) {
       for (int64_t steps : {7, 32}) {
         for (bool zero : {true, false}) {
@@ -177,7 +177,7 @@ TEST_CASE("layer_conductance matches Captum 0.7's LayerConductance for every rul
           auto opts = rar::IGOptions().target(c.target).steps(steps).method(mn.method);
           if (!zero) opts.baseline(c.baseline);
           const auto a = rar::layer_conductance(c.head, c.tail, c.input, opts);
-          const double gap = max_rel_diff(a, captum().tensor(key));
+          const double gap = max_rel_diff(a, layer_captum().tensor(key));
           worst = std::max(worst, gap);
           CHECK(gap < 1e-9);
         }
@@ -191,16 +191,16 @@ TEST_CASE("layer IG and conductance in float32 are close to Captum's float64 val
           "[layer-ig][captum]") {
   for (const char* name : kModels) {
     INFO(name);
-    auto c = reference_case(name, torch::kFloat);
+    auto c = layer_case(name, torch::kFloat);
     auto opts = rar::IGOptions().target(c.target).baseline(c.baseline).steps(32);
     const auto lig = rar::layer_integrated_gradients(c.head, c.tail, c.input, opts);
     CHECK(lig.scalar_type() == torch::kFloat);
-    CHECK(max_rel_diff(lig, captum().tensor(std::string(name) + ".lig.gausslegendre.32.base")) <
+    CHECK(max_rel_diff(lig, layer_captum().tensor(std::string(name) + ".lig.gausslegendre.32.base")) <
           1e-4);
     const auto cond = rar::layer_conductance(c.head, c.tail, c.input, opts);
     CHECK(cond.scalar_type() == torch::kFloat);
     CHECK(max_rel_diff(cond,
-                       captum().tensor(std::string(name) + ".conductance.gausslegendre.32.base")) <
+                       layer_captum().tensor(std::string(name) + ".conductance.gausslegendre.32.base")) <
           1e-4);
   }
 }
@@ -299,7 +299,7 @@ TEST_CASE("with an affine head, conductance on the trapezoid nodes is layer IG w
 
 TEST_CASE("layer IG and conductance give the same values for any internal_batch_size",
           "[layer-ig]") {
-  auto c = reference_case("residual");
+  auto c = layer_case("residual");
   for (auto method : {rar::Quadrature::riemann_right, rar::Quadrature::gauss_legendre}) {
     auto opts = rar::IGOptions().target(c.target).baseline(c.baseline).steps(7).method(method);
     const auto lig = rar::layer_integrated_gradients(c.head, c.tail, c.input, opts);
@@ -354,7 +354,7 @@ TEST_CASE("layer IG and conductance with create_graph match central differences 
 
 TEST_CASE("layer IG leaves the parameters' gradients untouched and returns no graph by default",
           "[layer-ig][side-effects]") {
-  auto c = reference_case("cnn");
+  auto c = layer_case("cnn");
   const auto a = rar::layer_integrated_gradients(c.head, c.tail, c.input,
                                                  rar::IGOptions().target(c.target).steps(4));
   CHECK_FALSE(a.requires_grad());
@@ -369,7 +369,7 @@ TEST_CASE("layer IG leaves the parameters' gradients untouched and returns no gr
 
 TEST_CASE("layer IG and conductance reject bad input with messages naming the function",
           "[layer-ig][errors]") {
-  auto c = reference_case("mlp");
+  auto c = layer_case("mlp");
   using Catch::Matchers::Contains;
   const auto opts = rar::IGOptions().target(c.target);
   CHECK_THROWS_WITH(

@@ -61,11 +61,11 @@ Case reference_case(const std::string& name) {
 
 // LibTorch cannot put a Sequential inside a Sequential (its forward is a template); users nest
 // through a subclass with a plain forward, which is what deeplift must see through.
-struct BlockImpl : nn::SequentialImpl {
+struct SeqBlockImpl : nn::SequentialImpl {
   using nn::SequentialImpl::SequentialImpl;
   torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(x); }
 };
-TORCH_MODULE(Block);
+TORCH_MODULE(SeqBlock);
 
 const char* kModels[] = {"mlp", "mlp2", "cnn", "cnn1d", "cnn_pool", "cnn_bn"};
 
@@ -175,8 +175,8 @@ TEST_CASE("deeplift matches Captum's DeepLift (rescale rule) with and without a 
 TEST_CASE("deeplift flattens nested Sequentials and rejects unsupported modules",
           "[deeplift][errors]") {
   auto flat = reference_model("mlp");
-  nn::Sequential nested(Block(nn::Linear(6, 10), nn::ReLU()),
-                        Block(nn::Linear(10, 8), nn::Sigmoid(), Block(nn::Linear(8, 6))),
+  nn::Sequential nested(SeqBlock(nn::Linear(6, 10), nn::ReLU()),
+                        SeqBlock(nn::Linear(10, 8), nn::Sigmoid(), SeqBlock(nn::Linear(8, 6))),
                         nn::Tanh(), nn::Linear(6, 4));
   nested->to(torch::kDouble);
   {

@@ -28,7 +28,7 @@ using rar::test::max_rel_diff;
 
 namespace {
 
-const rar::test::Reference& captum() {
+const rar::test::Reference& perturbation_captum() {
   static const rar::test::Reference ref(rar::test::data_path("perturbation_reference.txt"));
   return ref;
 }
@@ -40,7 +40,7 @@ torch::nn::Sequential cnn(torch::Dtype dtype = torch::kDouble) {
                      nn::MaxPool2d(nn::MaxPool2dOptions(2)), nn::Flatten(), nn::Linear(36, 5),
                      nn::Tanh(), nn::Linear(5, 4));
   net->to(dtype);
-  captum().load_into(*net, "cnn");
+  perturbation_captum().load_into(*net, "cnn");
   net->eval();
   return net;
 }
@@ -48,7 +48,7 @@ torch::nn::Sequential cnn(torch::Dtype dtype = torch::kDouble) {
 // A target as the reference script gives it: -1 = the per-sample targets, else one class.
 torch::Tensor target_of(const std::string& model, int64_t target) {
   if (target >= 0) return torch::tensor(target, torch::kLong);
-  return model == "cnn" ? captum().labels("cnn.target")
+  return model == "cnn" ? perturbation_captum().labels("cnn.target")
                         : rar::test::residual_reference().labels("residual.target");
 }
 
@@ -63,7 +63,7 @@ Setup setup(const std::string& model, torch::Dtype dtype) {
   if (model == "cnn") {
     auto net = cnn(dtype);
     return {[net](const torch::Tensor& x) { return net.ptr()->forward(x); },
-            captum().tensor("cnn.input").to(dtype), captum().tensor("cnn.baseline").to(dtype)};
+            perturbation_captum().tensor("cnn.input").to(dtype), perturbation_captum().tensor("cnn.baseline").to(dtype)};
   }
   const auto& res = rar::test::residual_reference();
   auto net = rar::test::residual_model(dtype);
@@ -128,7 +128,7 @@ const std::vector<AblationCase>& ablation_cases() {
 
 rar::FeatureAblationOptions ablation_options(const AblationCase& c, const Setup& s) {
   auto o = rar::FeatureAblationOptions().baseline(c.baseline).target(target_of(c.model, c.target));
-  if (c.mask) o.feature_mask(captum().labels(c.model + ".ablation." + c.name + ".mask"));
+  if (c.mask) o.feature_mask(perturbation_captum().labels(c.model + ".ablation." + c.name + ".mask"));
   if (c.baseline_tensor) o.baseline_tensor(s.baseline);
   return o;
 }
@@ -223,9 +223,9 @@ TEMPLATE_TEST_CASE("occlusion matches Captum's Occlusion on a CNN and a residual
     CHECK(attr.sizes() == s.input.sizes());
     // Captum's own result is float32; its float64 sums divided by the window counts are
     // Captum's occlusion in float64.
-    const double vs_float32 = max_rel_diff(attr, captum().tensor(key));
+    const double vs_float32 = max_rel_diff(attr, perturbation_captum().tensor(key));
     const double vs_sum =
-        max_rel_diff(attr, captum().tensor(key + ".sum") / captum().tensor(key + ".count"));
+        max_rel_diff(attr, perturbation_captum().tensor(key + ".sum") / perturbation_captum().tensor(key + ".count"));
     CHECK(vs_float32 < (exact ? 1e-6 : 1e-4));
     CHECK(vs_sum < (exact ? 1e-9 : rar::test::tolerance<TestType>()));
     worst_float32 = std::max(worst_float32, vs_float32);
@@ -246,7 +246,7 @@ TEMPLATE_TEST_CASE("feature ablation matches Captum's FeatureAblation with share
     const auto attr = rar::feature_ablation(s.model, s.input, ablation_options(c, s));
     CHECK(attr.scalar_type() == dtype);
     CHECK(attr.sizes() == s.input.sizes());
-    const double deviation = max_rel_diff(attr, captum().tensor(c.model + ".ablation." + c.name));
+    const double deviation = max_rel_diff(attr, perturbation_captum().tensor(c.model + ".ablation." + c.name));
     CHECK(deviation <
           (std::is_same<TestType, double>::value ? 1e-9 : rar::test::tolerance<TestType>()));
     worst = std::max(worst, deviation);
@@ -261,9 +261,9 @@ TEST_CASE("occlusion with non-overlapping windows is feature ablation with block
   const auto occ = rar::occlusion(s.model, s.input, rar::OcclusionOptions({1, 3, 3}).strides({1, 3, 3}).target(y));
   const auto ablation = rar::feature_ablation(
       s.model, s.input,
-      rar::FeatureAblationOptions().feature_mask(captum().labels("cnn.ablation.occ_blocks.mask")).target(y));
+      rar::FeatureAblationOptions().feature_mask(perturbation_captum().labels("cnn.ablation.occ_blocks.mask")).target(y));
   CHECK(max_rel_diff(occ, ablation) < 1e-14);
-  CHECK(max_rel_diff(occ, captum().tensor("cnn.ablation.occ_blocks")) < 1e-9);
+  CHECK(max_rel_diff(occ, perturbation_captum().tensor("cnn.ablation.occ_blocks")) < 1e-9);
 }
 
 TEST_CASE("a window over the whole input gives every element F(x) - F(baseline)",
@@ -371,21 +371,21 @@ TEST_CASE("Shapley value sampling replays Captum's orders; exact Shapley values 
     const std::string key = c.model + ".shapley." + c.name;
     const auto y = target_of(c.model, -1);
     auto options = rar::ShapleyOptions().baseline(c.baseline).target(y);
-    if (c.mask) options.feature_mask(captum().labels(key + ".mask"));
-    const auto perms = captum().labels(key + ".perms");
+    if (c.mask) options.feature_mask(perturbation_captum().labels(key + ".mask"));
+    const auto perms = perturbation_captum().labels(key + ".perms");
     options.samples(perms.size(0));
     const auto attr =
         rar::detail::shapley_value_sampling_with("test", s.model, s.input, options, perms);
     // Captum accumulates in float32.
-    const double replay = max_rel_diff(attr, captum().tensor(key));
+    const double replay = max_rel_diff(attr, perturbation_captum().tensor(key));
     CHECK(replay < 1e-6);
     worst_replay = std::max(worst_replay, replay);
-    if (captum().has(key + ".exact")) {
+    if (perturbation_captum().has(key + ".exact")) {
       const auto mask = options.feature_mask();
       const int64_t players = mask.max().item<int64_t>() + 1;
       const Exact exact = exact_shapley(s.model, s.input, mask, c.baseline, y, players);
       const double deviation =
-          max_rel_diff(spread(exact.values, mask, s.input), captum().tensor(key + ".exact"));
+          max_rel_diff(spread(exact.values, mask, s.input), perturbation_captum().tensor(key + ".exact"));
       CHECK(deviation < 1e-6);
       worst_exact = std::max(worst_exact, deviation);
     }
@@ -406,7 +406,7 @@ TEST_CASE("Shapley value sampling converges to the exact Shapley values within i
     INFO(c.model);
     const Setup s = setup(c.model, torch::kDouble);
     const auto y = target_of(c.model, -1);
-    const auto mask = captum().labels(c.mask);
+    const auto mask = perturbation_captum().labels(c.mask);
     const int64_t players = mask.max().item<int64_t>() + 1;
     const Exact exact = exact_shapley(s.model, s.input, mask, 0.0, y, players);
     const auto estimate = rar::shapley_value_sampling(
@@ -462,7 +462,7 @@ TEST_CASE("perturbation methods give the same result in every chunking and leave
           "untouched",
           "[perturbation][batching]") {
   auto net = cnn();
-  const auto x = captum().tensor("cnn.input");
+  const auto x = perturbation_captum().tensor("cnn.input");
   const auto y = target_of("cnn", -1);
   const rar::test::ModuleState before(*net);
   const auto occ = rar::OcclusionOptions({1, 3, 3}).strides({1, 2, 2}).target(y);
@@ -489,12 +489,12 @@ TEST_CASE("perturbation explainers take the call's target, refuse create_graph a
           "max_sensitivity",
           "[perturbation][explain]") {
   auto net = cnn();
-  const auto x = captum().tensor("cnn.input");
+  const auto x = perturbation_captum().tensor("cnn.input");
   const auto y = target_of("cnn", -1);
   auto occ = rar::explain::occlusion(rar::OcclusionOptions({2, 3, 3}).strides({2}));
   auto ablation = rar::explain::feature_ablation();
   auto shapley = rar::explain::shapley_value_sampling(
-      rar::ShapleyOptions().samples(3).feature_mask(captum().labels("cnn.shapley.quadrants.mask")));
+      rar::ShapleyOptions().samples(3).feature_mask(perturbation_captum().labels("cnn.shapley.quadrants.mask")));
   static_assert(rar::is_explainer_v<decltype(occ), torch::nn::Sequential>);
   static_assert(rar::is_explainer_v<decltype(ablation), torch::nn::Sequential>);
   static_assert(rar::is_explainer_v<decltype(shapley), torch::nn::Sequential>);
@@ -502,7 +502,7 @@ TEST_CASE("perturbation explainers take the call's target, refuse create_graph a
   CHECK(ablation(net, x, y, false).equal(rar::feature_ablation(net, x, rar::FeatureAblationOptions().target(y))));
   CHECK(shapley(net, x, y, false).equal(
       rar::shapley_value_sampling(net, x, rar::ShapleyOptions(shapley.options()).target(y))));
-  CHECK(max_rel_diff(occ(net, x, y, false), captum().tensor("cnn.occ.w233.s2")) < 1e-6);
+  CHECK(max_rel_diff(occ(net, x, y, false), perturbation_captum().tensor("cnn.occ.w233.s2")) < 1e-6);
   using Catch::Contains;
   CHECK_THROWS_WITH(occ(net, x, y, true), Contains("rar::explain::occlusion: a perturbation map is a "
                                                    "difference of forward passes, not differentiable"));
@@ -522,7 +522,7 @@ TEST_CASE("perturbation explainers take the call's target, refuse create_graph a
 TEST_CASE("the attribution attack measures with a perturbation explainer (random_sign)",
           "[perturbation][explain][attack]") {
   auto net = cnn();
-  const auto x = captum().tensor("cnn.input");  // in [0, 1]
+  const auto x = perturbation_captum().tensor("cnn.input");  // in [0, 1]
   torch::Tensor y;
   {
     torch::NoGradGuard no_grad;
@@ -548,7 +548,7 @@ TEST_CASE("the attribution attack measures with a perturbation explainer (random
 TEST_CASE("perturbation methods reject bad input with messages naming the argument",
           "[perturbation][errors]") {
   auto net = cnn();
-  const auto x = captum().tensor("cnn.input");  // [3, 2, 9, 11]
+  const auto x = perturbation_captum().tensor("cnn.input");  // [3, 2, 9, 11]
   const auto y = target_of("cnn", -1);
   using Catch::Contains;
   CHECK_THROWS_WITH(rar::occlusion(net, x, rar::OcclusionOptions({3, 3}).target(y)),
@@ -601,9 +601,9 @@ TEST_CASE("perturbation methods reject bad input with messages naming the argume
 TEST_CASE("perturbation methods on CUDA match the CPU", "[perturbation][cuda]") {
   RAR_REQUIRE_CUDA();
   auto net = cnn();
-  const auto x = captum().tensor("cnn.input");
+  const auto x = perturbation_captum().tensor("cnn.input");
   const auto y = target_of("cnn", -1);
-  const auto mask = captum().labels("cnn.ablation.per_sample.mask");
+  const auto mask = perturbation_captum().labels("cnn.ablation.per_sample.mask");
   const auto occ = rar::OcclusionOptions({2, 4, 4}).strides({1, 2, 2}).baseline(0.5);
   const auto ablation = rar::FeatureAblationOptions().feature_mask(mask);
   const auto shapley = rar::ShapleyOptions().samples(5).seed(3);
@@ -620,6 +620,6 @@ TEST_CASE("perturbation methods on CUDA match the CPU", "[perturbation][cuda]") 
                      cpu_ablation) < 1e-10);
   CHECK(max_rel_diff(rar::shapley_value_sampling(net, xc, rar::ShapleyOptions(shapley).target(yc)),
                      cpu_shapley) < 1e-10);
-  CHECK(max_rel_diff(gpu_occ, captum().tensor("cnn.occ.w244.s122.b05")) < 1e-6);
+  CHECK(max_rel_diff(gpu_occ, perturbation_captum().tensor("cnn.occ.w244.s122.b05")) < 1e-6);
   net->to(torch::kCPU);
 }
