@@ -6,6 +6,7 @@
 
 #include <rar/attack/attribution_attack.hpp>
 #include <rar/attack/pgd.hpp>
+#include <rar/attack/strength.hpp>
 #include <rar/attack/surrogate.hpp>
 #include <rar/attack/surrogate_beta.hpp>
 #include <rar/core/threat_model.hpp>

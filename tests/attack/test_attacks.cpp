@@ -7,6 +7,8 @@
 #include <rar/explain.hpp>
 #include <rar/metrics/metrics.hpp>
 
+#include <torch/version.h>
+
 #include <catch2/catch.hpp>
 #include "support/skip.hpp"
 
@@ -1058,4 +1060,116 @@ TEST_CASE("a ReLU network passed as its own surrogate is refused: its map has no
   CHECK_NOTHROW(rar::attribution_attack(flat, flat, ig, x, y, opts));
   CHECK_NOTHROW(rar::attribution_attack(task.net, task.net, ig, x, y,
                                         rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign)));
+}
+
+TEST_CASE("an explainer that ignores create_graph is refused: the attack would miss the map's "
+          "curvature",
+          "[attribution_attack][surrogate]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 4);
+  const auto y = task.y.slice(0, 0, 4);
+  auto smooth = rar::smooth_surrogate(task.net, 10.0);
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(2);
+  // IG whose input gradients are always detached: the map still requires grad through x − x′.
+  const auto detached_ig = [](auto& net, const torch::Tensor& in, const torch::Tensor& target,
+                              bool) {
+    return rar::integrated_gradients(net, in, rar::IGOptions().target(target).steps(8));
+  };
+  const auto detached_gxi = [](auto& net, const torch::Tensor& in, const torch::Tensor& target,
+                               bool) {
+    return in * rar::saliency(net, in, rar::GradientOptions().target(target));
+  };
+  for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+    CAPTURE(dtype);
+    auto net = rar::softplus_surrogate(task.net, 10.0);
+    net->to(dtype);
+    const auto xd = x.to(dtype);
+    CHECK_THROWS_WITH(rar::attribution_attack(net, net, detached_ig, xd, y, opts),
+                      Contains("rar::attribution_attack: the surrogate's map is not "
+                               "differentiated correctly") &&
+                          Contains("Does the method ignore create_graph?"));
+    CHECK_THROWS_WITH(rar::attribution_attack(net, net, detached_gxi, xd, y, opts),
+                      Contains("Does the method ignore create_graph?"));
+    // The same methods passing create_graph on, and the library's explainers, are accepted.
+    CHECK_NOTHROW(rar::attribution_attack(net, net, ig_method, xd, y, opts));
+    CHECK_NOTHROW(rar::attribution_attack(
+        net, net, rar::explain::gradient_x_input(rar::GradientOptions()), xd, y, opts));
+    CHECK_NOTHROW(rar::attribution_attack(
+        net, net, rar::explain::integrated_gradients(rar::IGOptions().steps(8)), xd, y, opts));
+  }
+  // The check can be switched off (the attack then runs, weakly), and random-sign needs none.
+  CHECK_NOTHROW(rar::attribution_attack(task.net, smooth, detached_ig, x, y,
+                                        rar::AttributionAttackOptions(opts).check_gradient(false)));
+  CHECK_NOTHROW(rar::attribution_attack(
+      task.net, smooth, detached_ig, x, y,
+      rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign)));
+}
+
+namespace {
+// Collects TORCH_WARN messages while installed (LibTorch 2 changed the handler's interface).
+struct WarningCollector : c10::WarningHandler {
+  std::vector<std::string> messages;
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& w) override { messages.push_back(w.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, bool) override {
+    messages.push_back(msg);
+  }
+#endif
+};
+#if TORCH_VERSION_MAJOR >= 2
+using WarningGuard = c10::WarningUtils::WarningHandlerGuard;
+#else
+using WarningGuard = c10::Warning::WarningHandlerGuard;
+#endif
+}  // namespace
+
+TEST_CASE("attack_strength: the top-k attack beats random-sign at the same budget, a no-op "
+          "attack does not and is warned about",
+          "[attribution_attack][strength]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 16);
+  const auto y = task.y.slice(0, 0, 16);
+  auto smooth = rar::smooth_surrogate(task.net, 10.0);
+  const auto opts =
+      rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(10).seed(3);
+  const auto attack = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+
+  WarningCollector warnings;
+  WarningGuard guard(&warnings);
+  const auto s = rar::attack_strength(task.net, ig_method, x, y, attack, opts);
+  // The baseline, run by hand: the same options with random-sign directions.
+  const auto random = rar::attribution_attack(
+      task.net, task.net, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign));
+  const auto both = (attack.prediction_kept & random.prediction_kept).cpu();
+  CHECK(s.samples == both.sum().item<int64_t>());
+  REQUIRE(s.samples > 8);
+  const auto mean = [&](const torch::Tensor& v) { return mean_over(v.nan_to_num(0.0), both); };
+  CHECK(s.attack_topk_intersection == Approx(mean(attack.topk_intersection)).epsilon(1e-12));
+  CHECK(s.random_topk_intersection == Approx(mean(random.topk_intersection)).epsilon(1e-12));
+  CHECK(s.attack_kendall == Approx(mean(attack.kendall_tau)).epsilon(1e-12));
+  CHECK(s.random_kendall == Approx(mean(random.kendall_tau)).epsilon(1e-12));
+  CHECK(s.attack_topk_intersection < s.random_topk_intersection);
+  CHECK(s.stronger);
+  CHECK(warnings.messages.empty());
+
+  // An attack that did nothing (no iterations) keeps every map: IN = 1, not stronger, warned.
+  const auto noop =
+      rar::attribution_attack(task.net, smooth, ig_method, x, y,
+                              rar::AttributionAttackOptions(opts).iterations(0));
+  const auto w = rar::attack_strength(task.net, ig_method, x, y, noop, opts);
+  CHECK(w.attack_topk_intersection == Approx(1.0));
+  CHECK_FALSE(w.stronger);
+  REQUIRE(warnings.messages.size() == 1);
+  CHECK_THAT(warnings.messages[0],
+             Contains("rar::attack_strength: the attack is not stronger than the random-sign "
+                      "baseline at the same budget") &&
+                 Contains("surrogate_agreement"));
+
+  // The result must belong to the same batch.
+  CHECK_THROWS_WITH(rar::attack_strength(task.net, ig_method, x.slice(0, 0, 4), y.slice(0, 0, 4),
+                                         attack, opts),
+                    Contains("rar::attack_strength: attack.topk_intersection must have one row "
+                             "per input sample (4), got [16]"));
 }

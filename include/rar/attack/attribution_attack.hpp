@@ -150,6 +150,13 @@ struct AttributionAttackOptions {
   /// samples that are not attacked stay at their input) and the per-sample objective of the
   /// kind (NaN for the samples that are not attacked; undefined for `random_sign`).
   RAR_ARG(AscentCallback, callback);
+  /// Before attacking, check on the first attacked sample that the surrogate's map is
+  /// differentiated correctly: the directional derivative that autograd gives for the map
+  /// must match central differences of the map itself. An explainer that ignores
+  /// `create_graph` (its gradients detached, so the attack's gradient only flows through the
+  /// (x − x′) factor of IG) fails it with an error; the attack would silently be weaker than
+  /// the random-sign baseline. Costs about six calls of the method on one sample.
+  RAR_ARG(bool, check_gradient) = true;
 };
 
 /// The outcome of `rar::attribution_attack`.
@@ -240,6 +247,59 @@ torch::Tensor call_method(const char* fn, Method& method, Net& net, const torch:
               ", x, target, create_graph) must return attributions of the input's shape ",
               x.sizes(), ", got ", a.defined() ? a.sizes() : torch::IntArrayRef{});
   return a;
+}
+
+/// Refuses an explainer whose map is not differentiated correctly through the surrogate,
+/// typically one that ignores `create_graph`: its input gradients are detached, so autograd
+/// sees only the explicit dependence on x (IG's (x − x′) factor) and misses the map's
+/// curvature, and the attack silently becomes weaker than the random-sign baseline.
+///
+/// On the first sample, with a fixed random weighting w and unit direction d (seeded, up to
+/// three probes), the autograd derivative of S(x) = Σ w ⊙ a(x) along d is compared with the central
+/// difference (S(x + h·d) − S(x − h·d)) / 2h at h and 2h. The check only decides when the two
+/// differences agree with each other (else the map is too rough there to tell, and it passes):
+/// then an autograd derivative off by more than half of the difference is an error.
+template <class Surrogate, class Method>
+void check_map_gradient(const char* fn, Surrogate& surrogate, Method& method,
+                        const torch::Tensor& x0, const torch::Tensor& target,
+                        const BallOptions& ball) {
+  torch::AutoGradMode grad_mode(true);
+  const torch::Tensor x = x0.slice(0, 0, 1).detach();
+  const torch::Tensor t = target.slice(0, 0, 1);
+  at::Generator gen = seeded_generator(0x67726164ULL, 0);
+  const double range = std::isfinite(ball.clip_max() - ball.clip_min())
+                           ? ball.clip_max() - ball.clip_min()
+                           : std::max(1.0, x.abs().max().template item<double>());
+  const double h = (x.scalar_type() == torch::kDouble ? 1e-5 : 1e-3) * range;
+  for (int probe = 0; probe < 3; ++probe) {
+    const torch::Tensor w = normal_like(gen, x);
+    torch::Tensor d = normal_like(gen, x);
+    d = d / d.norm();
+    // The same function as the one differentiated: the method with create_graph = true (it
+    // may use fewer steps then than for the measured map).
+    const auto s = [&](const torch::Tensor& xs) {
+      return (w * call_method(fn, method, surrogate, xs, t, true, "surrogate").detach())
+          .sum()
+          .template item<double>();
+    };
+    const torch::Tensor xs = x.clone().requires_grad_(true);
+    const torch::Tensor a = call_method(fn, method, surrogate, xs, t, true, "surrogate");
+    if (!a.requires_grad()) return;  // reported by attack_direction with its own message
+    const torch::Tensor g =
+        torch::autograd::grad({(w * a).sum()}, {xs}, {}, false, false, /*allow_unused=*/true)[0];
+    const double autograd = g.defined() ? (g * d).sum().template item<double>() : 0.0;
+    const double fd1 = (s(x + h * d) - s(x - h * d)) / (2 * h);
+    const double fd2 = (s(x + 2 * h * d) - s(x - 2 * h * d)) / (4 * h);
+    const double scale = std::max({std::abs(fd1), std::abs(fd2), std::abs(autograd), 1e-12});
+    if (!std::isfinite(fd1) || !std::isfinite(fd2) || std::abs(fd1 - fd2) > 0.1 * scale) continue;
+    TORCH_CHECK(std::abs(autograd - fd1) <= 0.5 * scale, fn,
+                ": the surrogate's map is not differentiated correctly: along a random direction "
+                "its derivative is ", fd1, " by finite differences but ", autograd,
+                " by autograd. Does the method ignore create_graph? With create_graph = true it "
+                "must build its input gradients with create_graph (e.g. pass it on to "
+                "rar::IGOptions().create_graph), or the attack misses the map's curvature and is "
+                "weak; AttributionAttackOptions().check_gradient(false) skips this check");
+  }
 }
 
 /// The real model's prediction (argmax of its output `[N, C]`), without a graph.
@@ -583,10 +643,14 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
       attribution_map(detail::call_method(fn, method, model, x0, y, false, "model"), options.map())
           .detach();
   const torch::Tensor prediction = detail::predict(fn, model, x0);
-  if (options.kind() != AttackKind::random_sign && options.iterations() > 0)
-    detail::check_surrogate_has_curvature(fn, model, surrogate, x0, y);
+  const bool ascends = options.kind() != AttackKind::random_sign && options.iterations() > 0;
+  if (ascends) detail::check_surrogate_has_curvature(fn, model, surrogate, x0, y);
   const torch::Tensor idx = (prediction == y).nonzero().select(1, 0);
   const int64_t m = idx.size(0);
+  if (ascends && m > 0 && options.check_gradient()) {
+    detail::check_map_gradient(fn, surrogate, method, x0.index_select(0, idx),
+                               y.index_select(0, idx), options.ball());
+  }
 
   torch::Tensor adversarial = x0.clone();
   torch::Tensor adversarial_map = original_map.clone();
