@@ -252,3 +252,63 @@ TEST_CASE("a model that fails inside IG's path batch is reported in the user's s
                              "[8, 28, 28] but fails on a batch of 128 path points (8 samples x 16 "
                              "steps, shape [128, 28, 28]): this model takes at most 8 rows"));
 }
+
+TEST_CASE("a model that fails inside a perturbation or sampling batch is reported in the user's "
+          "shapes",
+          "[errors]") {
+  // Every method that runs the model on many copies of the input names the user's input, what
+  // the model does with it, and the internal batch, not only LibTorch's message about a batch
+  // the user never made.
+  torch::manual_seed(3);
+  torch::nn::Sequential cnn(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 2, 3).padding(1)),
+                            torch::nn::Flatten(), torch::nn::Linear(2 * 6 * 6, 4));
+  const auto x = torch::rand({4, 6, 6});
+  const auto y = torch::zeros({4}, torch::kLong);
+  auto at_most_4_rows = [&](const torch::Tensor& in) {
+    TORCH_CHECK(in.size(0) <= 4, "this model takes at most 4 rows, got ", in.size(0));
+    return rar::call_model(cnn, in.unsqueeze(1));
+  };
+  const torch::Tensor attr = torch::rand({4, 6, 6});
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"rar::occlusion",
+       [&] { rar::occlusion(at_most_4_rows, x, rar::OcclusionOptions().window({2, 2}).target(y)); }},
+      {"rar::feature_ablation",
+       [&] { rar::feature_ablation(at_most_4_rows, x, rar::FeatureAblationOptions().target(y)); }},
+      {"rar::shapley_value_sampling",
+       [&] {
+         rar::shapley_value_sampling(
+             at_most_4_rows, x,
+             rar::ShapleyOptions().target(y).feature_mask(
+                 torch::arange(36).view({1, 6, 6}).div(9, "floor")));
+       }},
+      {"rar::kernel_shap", [&] { rar::kernel_shap(at_most_4_rows, x, rar::KernelShapOptions().target(y)); }},
+      {"rar::lime", [&] { rar::lime(at_most_4_rows, x, rar::LimeOptions().target(y)); }},
+      {"rar::gradient_shap",
+       [&] {
+         rar::gradient_shap(at_most_4_rows, x,
+                            rar::GradientShapOptions().target(y).baselines(torch::zeros({2, 6, 6})));
+       }},
+      {"rar::infidelity",
+       [&] { rar::infidelity(at_most_4_rows, x, attr, rar::InfidelityOptions().target(y)); }},
+      {"rar::deletion_curve",
+       [&] {
+         rar::deletion_curve(at_most_4_rows, x, attr,
+                             rar::PerturbationCurveOptions().target(y).features_per_step(6));
+       }},
+  };
+  for (const auto& [fn, call] : calls) {
+    INFO(fn);
+    try {
+      call();
+      FAIL("the model's failure on the internal batch was not reported");
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      // "... fails on a batch of 144 perturbed copies ..." or, where the input and its baseline
+      // are scored together, "... fails on the input and its baseline stacked (shape [8, 6, 6])".
+      CHECK_THAT(what, Contains(fn + ": the model runs on the input of shape [4, 6, 6] but fails "
+                                     "on ") &&
+                           Contains("this model takes at most 4 rows"));
+      CHECK_THAT(what, Contains("a batch of ") || Contains("its baseline stacked"));
+    }
+  }
+}

@@ -156,7 +156,11 @@ torch::Tensor gradient_shap(Model&& model, const torch::Tensor& input,
         detail::differentiable_leaf(whole ? points : points.slice(0, start, stop), graph);
     const torch::Tensor t = row_target.defined() && !whole ? row_target.slice(0, start, stop)
                                                            : row_target;
-    const torch::Tensor s = options.score()(call_model(model, z), t);
+    const torch::Tensor s = detail::in_user_terms(
+        fn, model, input, [&] { return options.score()(call_model(model, z), t); }, [&] {
+          return "a batch of " + std::to_string(stop - start) + " noisy path points (" +
+                 std::to_string(n) + " samples x " + std::to_string(samples) + " samples)";
+        });
     TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start, fn,
                 ": the score function must return one value per sample, shape [", stop - start,
                 "], got ", s.sizes());

@@ -326,7 +326,11 @@ CoalitionScores evaluate_coalitions(const char* fn, Model& model, const torch::T
     const torch::Tensor xs = x.index_select(0, sample);
     const torch::Tensor rows = torch::where(on, xs, b.index_select(0, sample));
     row_shape[0] = stop - start;
-    const torch::Tensor out = call_model(model, rows.view(row_shape));
+    const torch::Tensor out = in_user_terms(
+        fn, model, input, [&] { return call_model(model, rows.view(row_shape)); }, [&] {
+          return "a batch of " + std::to_string(stop - start) + " sampled coalitions (" +
+                 std::to_string(n) + " samples x " + std::to_string(s) + " coalitions each)";
+        });
     const torch::Tensor t = target.defined() ? target.index_select(0, sample) : target;
     const torch::Tensor v = score(out, t);
     TORCH_CHECK(v.dim() == 1 && v.size(0) == stop - start, fn,

@@ -111,11 +111,18 @@ inline torch::Tensor resolve_perturbation_target(const char* fn, const torch::Te
   return target;
 }
 
-/// `score(model(rows), target)` for perturbed rows, checked to be one value per row.
+/// `score(model(rows), target)` for perturbed rows of `input`, checked to be one value per
+/// row; errors are raised in the caller's terms (`in_user_terms`).
 template <class Model>
-torch::Tensor perturbation_scores(const char* fn, Model& model, const torch::Tensor& rows,
-                                  const torch::Tensor& target, const ScoreFunction& score) {
-  const torch::Tensor s = score(call_model(model, rows), target);
+torch::Tensor perturbation_scores(const char* fn, Model& model, const torch::Tensor& input,
+                                  const torch::Tensor& rows, const torch::Tensor& target,
+                                  const ScoreFunction& score) {
+  const torch::Tensor s = in_user_terms(
+      fn, model, input, [&] { return score(call_model(model, rows), target); },
+      [&] {
+        return "a batch of " + std::to_string(rows.size(0)) + " perturbed copies of the " +
+               std::to_string(input.size(0)) + " samples (shape " + c10::str(rows.sizes()) + ")";
+      });
   TORCH_CHECK(s.dim() == 1 && s.size(0) == rows.size(0), fn,
               ": the score function must return one value per sample, shape [", rows.size(0),
               "], got ", s.sizes());
@@ -164,7 +171,17 @@ PerturbationStart start_perturbation(const char* fn, Model& model, const torch::
   torch::Tensor t = expand_target(fn, target, n, input.device());
   torch::Tensor rows = start.input;
   if (with_baseline) rows = torch::cat({rows, start.baseline.expand(input.sizes())});
-  const torch::Tensor output = call_model(model, rows);
+  const torch::Tensor output =
+      with_baseline
+          ? in_user_terms(fn, model, start.input, [&] { return call_model(model, rows); },
+                          [&] {
+                            return "the input and its baseline stacked (shape " +
+                                   c10::str(rows.sizes()) + ")";
+                          })
+          : call_model(model, rows);
+  TORCH_CHECK(output.dim() >= 1 && output.size(0) == rows.size(0), fn,
+              ": the model must return one row per sample; for the input of shape ",
+              input.sizes(), " it returns shape ", output.sizes());
   t = resolve_perturbation_target(fn, output.slice(0, 0, n), t);
   start.target = t;
   const torch::Tensor s = score(output, t.defined() && with_baseline ? t.repeat({2}) : t);
@@ -363,7 +380,7 @@ torch::Tensor occlusion(Model&& model, const torch::Tensor& input,
             start.target.defined() ? start.target.index_select(0, chunk.sample) : start.target;
         const torch::Tensor drop =
             start.score.index_select(0, chunk.sample) -
-            detail::perturbation_scores(fn, model, rows, t, options.score());
+            detail::perturbation_scores(fn, model, x, rows, t, options.score());
         totals.index_add_(0, chunk.sample, drop.view(chunk.row_shape(dims)) * occluded);
       });
   return count.defined() ? totals / count : totals;
@@ -424,7 +441,7 @@ torch::Tensor feature_ablation(Model&& model, const torch::Tensor& input,
             start.target.defined() ? start.target.index_select(0, chunk.sample) : start.target;
         const torch::Tensor drop =
             start.score.index_select(0, chunk.sample) -
-            detail::perturbation_scores(fn, model, rows, t, options.score());
+            detail::perturbation_scores(fn, model, x, rows, t, options.score());
         totals.index_add_(0, chunk.sample, drop.view(chunk.row_shape(dims)) * ablated);
       });
   return detail::expand_to_input(totals, x);

@@ -106,7 +106,7 @@ torch::Tensor shapley_value_sampling_with(const char* fn, Model& model, const to
                          baseline_rows(start.baseline, chunk.sample));
         const torch::Tensor t =
             start.target.defined() ? start.target.index_select(0, chunk.sample) : start.target;
-        parts.push_back(perturbation_scores(fn, model, perturbed, t, options.score()));
+        parts.push_back(perturbation_scores(fn, model, x, perturbed, t, options.score()));
       });
   // Scores along each permutation, [S, G + 1, N]: the baseline, steps 0 .. G−2, the input.
   std::vector<torch::Tensor> path{start.baseline_score.view({1, 1, n}).expand({samples, 1, n})};

@@ -12,6 +12,8 @@
 /// halves the chunk when the device runs out of memory. docs/performance.md measures the rule
 /// against every fixed chunk size.
 
+#include <rar/core/model.hpp>
+
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
 #include <torch/torch.h>
@@ -106,6 +108,23 @@ inline bool is_out_of_memory(const c10::Error& error) {
   return what.find("out of memory") != std::string::npos ||
          what.find("can't allocate memory") != std::string::npos ||
          what.find("not enough memory") != std::string::npos;
+}
+
+/// Runs `compute()`, a forward (and score) of `model` on an internal batch built from `input`
+/// (perturbed copies, noisy samples, stacked baselines), and raises its error in the caller's
+/// terms with `rethrow_in_user_terms`: the input's shape, what the model returns for it, and
+/// `describe()`, e.g. "a batch of 256 perturbed copies (8 samples x 32 perturbations)", rather
+/// than LibTorch's message about a batch the user never made. Out-of-memory errors pass through
+/// unchanged (the batching rule halves the chunk).
+template <class Model, class Compute, class Describe>
+torch::Tensor in_user_terms(const char* fn, Model& model, const torch::Tensor& input,
+                            Compute&& compute, Describe&& describe) {
+  try {
+    return compute();
+  } catch (const c10::Error& e) {
+    if (is_out_of_memory(e)) throw;
+    rethrow_in_user_terms(fn, model, input, describe(), e);
+  }
 }
 
 /// Runs `pass(start, stop)` over consecutive chunks that cover the rows [0, rows), the one

@@ -125,11 +125,21 @@ inline void check_attributions(const char* fn, const torch::Tensor& attributions
               attributions.device());
 }
 
-/// The score function's value on `rows`, checked to be one value per row, as float64.
+/// The score function's value on `rows`, checked to be one value per row, as float64. With
+/// `input` (the user's batch the rows were made from) and `what` ("perturbed copies"), errors
+/// are raised in the caller's terms (`in_user_terms`).
 template <class Model>
 torch::Tensor score_rows(const char* fn, Model& model, const ScoreFunction& score,
-                         const torch::Tensor& rows, const torch::Tensor& target) {
-  const torch::Tensor s = score(call_model(model, rows), target);
+                         const torch::Tensor& rows, const torch::Tensor& target,
+                         const torch::Tensor& input = {}, const char* what = "") {
+  const auto compute = [&] { return score(call_model(model, rows), target); };
+  const torch::Tensor s =
+      !input.defined() ? compute()
+                       : in_user_terms(fn, model, input, compute, [&] {
+                           return "a batch of " + std::to_string(rows.size(0)) + " " + what +
+                                  " of the " + std::to_string(input.size(0)) +
+                                  " samples (shape " + c10::str(rows.sizes()) + ")";
+                         });
   TORCH_CHECK(s.defined() && s.dim() == 1 && s.size(0) == rows.size(0), fn,
               ": the score function must return one value per sample, shape [", rows.size(0),
               "], got ", s.defined() ? s.sizes() : torch::IntArrayRef{});
@@ -224,7 +234,8 @@ torch::Tensor infidelity(Model&& model, const torch::Tensor& input,
             rows_target.defined() ? rows_target.slice(0, start, stop) : rows_target;
         f_perturbed.slice(0, start, stop)
             .copy_(detail::score_rows(fn, model, options.score(),
-                                      perturbed.slice(0, start, stop), t));
+                                      perturbed.slice(0, start, stop), t, x,
+                                      "perturbed copies"));
       });
   // b = f(x) − f(x − I): [N, S].
   const torch::Tensor b = f_x.view({n, 1}) - f_perturbed.view({n, s});
@@ -429,7 +440,8 @@ PerturbationCurve perturbation_curve(const char* fn, Model& model, const torch::
                            insert ? torch::where(changed, xs, bs) : torch::where(changed, bs, xs);
                        const torch::Tensor t =
                            target.defined() ? target.index_select(0, sample) : target;
-                       curve.slice(0, start, stop).copy_(score_rows(fn, model, score, rows, t));
+                       curve.slice(0, start, stop)
+                           .copy_(score_rows(fn, model, score, rows, t, x, "curve points"));
                      });
   PerturbationCurve result;
   result.curve = curve.view({n, points}).cpu();
