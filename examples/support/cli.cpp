@@ -78,6 +78,7 @@ struct EvalFlags {
   int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
           ig_steps = 0, batch = 0;
   bool metrics = false;
+  int64_t strength_images = -1;
   std::string surrogate_beta;  ///< "" (the preset's), "auto" or a number
   std::string explainer = explainer_name(Explainer::ig);
 };
@@ -110,6 +111,10 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
         }
         return "must be 'auto' or a number > 0, got " + v;
       });
+  cmd->add_option("--strength-images", f.strength_images,
+                  "check the attack against the random-sign attack at the same budget on the "
+                  "first N attacked images (0: off; default 20)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--metrics", f.metrics,
                 "also report the maps' quality metrics on the attacked images: infidelity, "
                 "deletion and insertion AUC, sparseness, complexity");
@@ -136,6 +141,7 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
   if (f.batch > 0) eval.batch_size = f.batch;
   eval.metrics = f.metrics;
+  if (f.strength_images >= 0) eval.strength_images = f.strength_images;
   if (f.surrogate_beta == "auto") eval.surrogate_beta = 0;
   else if (!f.surrogate_beta.empty()) eval.surrogate_beta = std::stod(f.surrogate_beta);
   eval.explainer = parse_explainer(f.explainer);

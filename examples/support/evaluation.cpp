@@ -99,7 +99,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   }
   r.surrogate_beta = beta;
   auto surrogate = rar::smooth_surrogate(net, beta > 0 ? beta : 10.0);
-  double in_sum = 0, co_sum = 0, kept = 0, agree = 0;
+  double in_sum = 0, co_sum = 0, in_sq = 0, co_sq = 0, kept = 0, agree = 0;
   double infidelity = 0, deletion = 0, insertion = 0, sparseness = 0, complexity = 0;
   const auto attack_start = Clock::now();
   for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
@@ -109,10 +109,37 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
     auto opts = attack_options(c);
     opts.seed(c.seed + static_cast<uint64_t>(i));
     const auto result = rar::attribution_attack(net, surrogate, method, x, y, opts);
-    in_sum += rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k)
-                  .sum()
-                  .item<double>();
-    co_sum += result.kendall_tau.nan_to_num(0.0).sum().item<double>();
+    if (i == 0 && c.strength_images > 0) {
+      // Is the attack stronger than random noise? On the first images, at the same budget.
+      const int64_t s = std::min<int64_t>(c.strength_images, idx.size(0));
+      rar::AttackResult head;
+      for (auto [to, from] : {std::pair{&head.adversarial, &result.adversarial},
+                              {&head.original_map, &result.original_map},
+                              {&head.adversarial_map, &result.adversarial_map},
+                              {&head.topk_intersection, &result.topk_intersection},
+                              {&head.kendall_tau, &result.kendall_tau},
+                              {&head.prediction_kept, &result.prediction_kept},
+                              {&head.improved, &result.improved},
+                              {&head.surrogate_agreement, &result.surrogate_agreement}})
+        *to = from->slice(0, 0, s);
+      // Quietly: the verdict is printed with the table.
+      const auto strength = rar::attack_strength(net, method, x.slice(0, 0, s), y.slice(0, 0, s),
+                                                 head, rar::AttributionAttackOptions(opts).k(c.eval_k));
+      r.strength_images = strength.samples;
+      r.strength_topk_intersection = strength.attack_topk_intersection;
+      r.strength_kendall = strength.attack_kendall;
+      r.random_topk_intersection = strength.random_topk_intersection;
+      r.random_kendall = strength.random_kendall;
+      r.stronger = strength.stronger;
+    }
+    const torch::Tensor in =
+        rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k)
+            .to(torch::kDouble);
+    const torch::Tensor co = result.kendall_tau.nan_to_num(0.0).to(torch::kDouble);
+    in_sum += in.sum().item<double>();
+    co_sum += co.sum().item<double>();
+    in_sq += in.square().sum().item<double>();
+    co_sq += co.square().sum().item<double>();
     kept += result.prediction_kept.to(torch::kDouble).sum().item<double>();
     agree += result.surrogate_agreement.to(torch::kDouble).sum().item<double>();
     if (c.metrics) {
@@ -144,6 +171,15 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   const double attacked = std::max<double>(1.0, static_cast<double>(r.attacked_images));
   r.topk_intersection = in_sum / attacked;
   r.kendall = co_sum / attacked;
+  if (r.attacked_images > 1) {
+    // Standard error of the mean: sqrt(sample variance / n).
+    const double n = static_cast<double>(r.attacked_images);
+    const auto se = [n](double sum, double sq) {
+      return std::sqrt(std::max(0.0, (sq - sum * sum / n) / (n - 1)) / n);
+    };
+    r.topk_intersection_se = se(in_sum, in_sq);
+    r.kendall_se = se(co_sum, co_sq);
+  }
   r.prediction_kept = kept / attacked;
   if (r.attacked_images > 0) r.surrogate_agreement = agree / attacked;
   if (c.metrics && r.attacked_images > 0) {

@@ -93,6 +93,9 @@ struct EvalConfig {
   /// Also measure the maps' quality (infidelity, deletion/insertion AUC, sparseness,
   /// complexity) on the attacked images (`eval --metrics`).
   bool metrics = false;
+  /// Check the attack on the first this many attacked images against the random-sign attack
+  /// at the same budget (`rar::attack_strength`; `eval --strength-images`, 0: off).
+  int64_t strength_images = 20;
 };
 
 /// One row of the paper's table.
@@ -100,6 +103,8 @@ struct EvalResult {
   std::string name;
   double natural_accuracy = 0, adversarial_accuracy = 0;
   double topk_intersection = 0, kendall = 0;
+  /// Standard errors of the mean IN and CO over the attacked images (NaN below 2 images).
+  double topk_intersection_se = std::nan(""), kendall_se = std::nan("");
   int64_t accuracy_images = 0, attacked_images = 0;
   double prediction_kept = 0;  ///< fraction of attacked images whose label the attack kept
   /// Share of the attacked images on which the smooth surrogate predicts the model's class: a
@@ -111,6 +116,12 @@ struct EvalResult {
   /// probability (16 steps of pixels), rar::sparseness (Gini) and rar::complexity (entropy).
   double infidelity = std::nan(""), deletion_auc = std::nan(""), insertion_auc = std::nan("");
   double sparseness = std::nan(""), complexity = std::nan("");
+  /// The attack against the random-sign baseline on the first `strength_images` attacked
+  /// images (`rar::attack_strength`): both attacks' mean IN and CO there (NaN when off).
+  int64_t strength_images = 0;
+  double strength_topk_intersection = std::nan(""), strength_kendall = std::nan("");
+  double random_topk_intersection = std::nan(""), random_kendall = std::nan("");
+  bool stronger = false;  ///< the attack's IN is below random-sign's there
 };
 
 /// The presets: "paper" (the paper's settings) and "quick" (minutes on a 2-core CPU).

@@ -16,14 +16,15 @@ namespace examples {
 void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   std::cout << "\n"
             << std::left << std::setw(14) << "model" << std::right << std::setw(9) << "NA"
-            << std::setw(9) << "AA" << std::setw(9) << "IN" << std::setw(9) << "CO"
-            << "\n";
+            << std::setw(9) << "AA" << std::setw(9) << "IN" << std::setw(8) << "±SE"
+            << std::setw(9) << "CO" << std::setw(9) << "±SE" << "\n";
   for (const auto& r : results) {
     std::cout << std::left << std::setw(14) << r.name << std::right << std::fixed
               << std::setprecision(2) << std::setw(8) << 100 * r.natural_accuracy << "%"
               << std::setw(8) << 100 * r.adversarial_accuracy << "%" << std::setw(8)
-              << 100 * r.topk_intersection << "%" << std::setprecision(4) << std::setw(9)
-              << r.kendall << "\n";
+              << 100 * r.topk_intersection << "%" << std::setw(7) << 100 * r.topk_intersection_se
+              << std::setprecision(4) << std::setw(9) << r.kendall << std::setw(9) << r.kendall_se
+              << "\n";
   }
   std::cout.unsetf(std::ios::floatfield);
   const bool metrics = !results.empty() && std::isfinite(results[0].deletion_auc);
@@ -50,32 +51,49 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
                                                    "surrogate's beta)"
                                                  : "")
                 << "\n";
+  for (const auto& r : results)
+    if (r.strength_images > 0)
+      std::cout << "attack strength " << r.name << " on " << r.strength_images
+                << " images: IN " << std::setprecision(1) << std::fixed
+                << 100 * r.strength_topk_intersection << "% vs random-sign "
+                << 100 * r.random_topk_intersection << "%, CO " << std::setprecision(4)
+                << r.strength_kendall << " vs " << r.random_kendall
+                << (r.stronger ? " (stronger)"
+                               : " (NOT stronger: the IN/CO above understate the maps' fragility; "
+                                 "check the surrogate's agreement and the attack's iterations)")
+                << "\n";
   std::cout.unsetf(std::ios::floatfield);
   std::cout << "(NA/AA on " << (results.empty() ? 0 : results[0].accuracy_images)
             << " test images; IN/CO under the top-k attack on "
             << (results.empty() ? 0 : results[0].attacked_images)
-            << " correctly classified ones)\n";
+            << " correctly classified ones; ±SE: standard error of the mean over those images)\n";
   if (prefix.empty()) return;
   std::ofstream csv(prefix + ".csv"), json(prefix + ".json");
   if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
-  csv << "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_beta,surrogate_agreement,"
-         "infidelity,deletion_auc,insertion_auc,sparseness,complexity\n";
+  csv << "model,NA,AA,IN,CO,IN_se,CO_se,accuracy_images,attacked_images,prediction_kept,surrogate_beta,surrogate_agreement,"
+         "infidelity,deletion_auc,insertion_auc,sparseness,complexity,strength_images,strength_IN,"
+         "strength_CO,random_sign_IN,random_sign_CO\n";
   // Model names come from the command line (--model NAME=...): quoted in both files.
   json << "[\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     csv << csv_quote(r.name) << "," << csv_number(r.natural_accuracy) << ","
         << csv_number(r.adversarial_accuracy) << "," << csv_number(r.topk_intersection) << ","
-        << csv_number(r.kendall) << "," << r.accuracy_images << "," << r.attacked_images << ","
+        << csv_number(r.kendall) << "," << csv_number(r.topk_intersection_se) << ","
+        << csv_number(r.kendall_se) << "," << r.accuracy_images << "," << r.attacked_images << ","
         << csv_number(r.prediction_kept) << "," << csv_number(r.surrogate_beta) << ","
         << csv_number(r.surrogate_agreement) << ","
         << csv_number(r.infidelity) << "," << csv_number(r.deletion_auc) << ","
         << csv_number(r.insertion_auc) << "," << csv_number(r.sparseness) << ","
-        << csv_number(r.complexity) << "\n";
+        << csv_number(r.complexity) << "," << r.strength_images << ","
+        << csv_number(r.strength_topk_intersection) << "," << csv_number(r.strength_kendall) << ","
+        << csv_number(r.random_topk_intersection) << "," << csv_number(r.random_kendall) << "\n";
     json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << json_number(r.natural_accuracy)
          << ", \"AA\": " << json_number(r.adversarial_accuracy)
          << ", \"IN\": " << json_number(r.topk_intersection)
-         << ", \"CO\": " << json_number(r.kendall) << ", \"accuracy_images\": " << r.accuracy_images
+         << ", \"CO\": " << json_number(r.kendall)
+         << ", \"IN_se\": " << json_number(r.topk_intersection_se)
+         << ", \"CO_se\": " << json_number(r.kendall_se) << ", \"accuracy_images\": " << r.accuracy_images
          << ", \"attacked_images\": " << r.attacked_images
          << ", \"prediction_kept\": " << json_number(r.prediction_kept)
          << ", \"surrogate_beta\": " << json_number(r.surrogate_beta)
@@ -84,7 +102,12 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
          << ", \"deletion_auc\": " << json_number(r.deletion_auc)
          << ", \"insertion_auc\": " << json_number(r.insertion_auc)
          << ", \"sparseness\": " << json_number(r.sparseness)
-         << ", \"complexity\": " << json_number(r.complexity) << "}"
+         << ", \"complexity\": " << json_number(r.complexity)
+         << ", \"strength_images\": " << r.strength_images
+         << ", \"strength_IN\": " << json_number(r.strength_topk_intersection)
+         << ", \"strength_CO\": " << json_number(r.strength_kendall)
+         << ", \"random_sign_IN\": " << json_number(r.random_topk_intersection)
+         << ", \"random_sign_CO\": " << json_number(r.random_kendall) << "}"
          << (i + 1 < results.size() ? "," : "") << "\n";
   }
   json << "]\n";

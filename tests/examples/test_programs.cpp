@@ -191,6 +191,8 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   CHECK(fs::exists(tmp / "table.csv"));
   CHECK(fs::exists(tmp / "table.json"));
   CHECK_THAT(e.output, Contains("surrogate agreement NATURAL (beta 10): "));
+  // The attack is checked against random-sign at the same budget on its first images.
+  CHECK_THAT(e.output, Contains("attack strength NATURAL on ") && Contains("vs random-sign"));
   // The surrogate's beta chosen by fidelity, and the maps' quality metrics next to IN/CO.
   const auto q = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "NATURAL=" + tmp / "m.pt",
                                      "--accuracy-images", "10", "--attack-images", "3",
@@ -203,8 +205,9 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   std::ifstream quality_csv(tmp / "quality.csv");
   std::string header;
   std::getline(quality_csv, header);
-  CHECK(header == "model,NA,AA,IN,CO,accuracy_images,attacked_images,prediction_kept,surrogate_beta,"
-                  "surrogate_agreement,infidelity,deletion_auc,insertion_auc,sparseness,complexity");
+  CHECK(header == "model,NA,AA,IN,CO,IN_se,CO_se,accuracy_images,attacked_images,prediction_kept,surrogate_beta,"
+                  "surrogate_agreement,infidelity,deletion_auc,insertion_auc,sparseness,complexity,"
+                  "strength_images,strength_IN,strength_CO,random_sign_IN,random_sign_CO");
   const auto bad_beta = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "m.pt",
                                             "--surrogate-beta", "-1"});
   CHECK(bad_beta.code != 0);
