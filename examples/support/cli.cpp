@@ -314,6 +314,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       }
       const Dataset test = load(kind, eval_c, Split::test);
       const torch::Device device = pick_device(eval_c.device);
+      // An explainer that does not suit a network is refused before anything is printed.
+      for (auto& named : nets) make_explainer(explainer_config(eval), named.second->config());
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       std::vector<EvalResult> results;
@@ -393,6 +395,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       }
       Net net = load_model(model_path);  // before the data: a bad file costs nothing
       const Dataset test = load(kind, explain_c, Split::test);
+      make_explainer(explainer_config(eval), net->config());  // refused before anything is printed
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const std::string name = std::filesystem::path(model_path).stem().string();

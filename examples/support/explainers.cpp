@@ -107,8 +107,12 @@ std::string explainer_title(Explainer explainer) {
 std::vector<std::string> explainer_names() { return table_names(kExplainers); }
 
 bool explainer_is_differentiable(Explainer explainer) {
+  // Guided backprop's map comes from a modified backward pass: autograd's derivative of it is
+  // not the map's derivative (rar::attribution_attack's gradient check refuses it), so it is
+  // attacked through the surrogate's IG like the maps without a gradient.
   return explainer != Explainer::deeplift && explainer != Explainer::occlusion &&
-         explainer != Explainer::kernel_shap && explainer != Explainer::lime;
+         explainer != Explainer::kernel_shap && explainer != Explainer::lime &&
+         explainer != Explainer::guided_backprop;
 }
 
 NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
@@ -137,7 +141,9 @@ NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
                    "or smoothgrad";
         throw std::invalid_argument(message.str());
       }
-      return NetExplainer(rar::explain::guided_backprop());
+      return NetExplainer(
+          MeasuredAndGradient<rar::explain::GradientExplainer<2>, rar::explain::IntegratedGradients>{
+              rar::explain::guided_backprop(), integrated_gradients(c)});
     case Explainer::gradient_x_input:
       return NetExplainer(rar::explain::gradient_x_input());
     case Explainer::gradient_shap:

@@ -1,6 +1,6 @@
 // The examples' `--explainer` table and explainers: names round-trip, each explainer gives the
-// library method's map, DeepLIFT is attacked through the surrogate's IG, and guided backprop is
-// refused on a leaky network.
+// library method's map, DeepLIFT and guided backprop are attacked through the surrogate's IG, and
+// guided backprop is refused on a leaky network.
 
 #include "support/experiment.hpp"
 
@@ -120,6 +120,21 @@ TEST_CASE("the attribution attack reports the measured explainer's maps for ever
           1e-12);
     CHECK((r.adversarial - f.x).abs().max().item<double>() <= 0.1 + 1e-12);
   }
+}
+
+TEST_CASE("guided backprop's own map gradient fails the attack's gradient check, so the examples "
+          "attack it through the surrogate's IG",
+          "[examples][explainers]") {
+  // Its map comes from a modified backward pass; autograd's derivative of it is not the map's.
+  Fixture f;
+  auto surrogate = rar::smooth_surrogate(f.net, 10.0);
+  const auto opts = rar::AttributionAttackOptions().k(20).epsilon(0.1).iterations(2);
+  CHECK_THROWS_WITH(
+      rar::attribution_attack(f.net, surrogate, rar::explain::guided_backprop(), f.x, f.y, opts),
+      Catch::Contains("the surrogate's map is not differentiated correctly"));
+  CHECK_FALSE(explainer_is_differentiable(Explainer::guided_backprop));
+  const NetExplainer explainer = make_explainer(config(Explainer::guided_backprop), f.net->config());
+  CHECK_NOTHROW(rar::attribution_attack(f.net, surrogate, explainer, f.x, f.y, opts));
 }
 
 TEST_CASE("guided backprop is refused on a leaky network, whose map would be the gradient",
