@@ -117,11 +117,8 @@ struct EvalResult {
   double infidelity = std::nan(""), deletion_auc = std::nan(""), insertion_auc = std::nan("");
   double sparseness = std::nan(""), complexity = std::nan("");
   /// The attack against the random-sign baseline on the first `strength_images` attacked
-  /// images (`rar::attack_strength`): both attacks' mean IN and CO there (NaN when off).
-  int64_t strength_images = 0;
-  double strength_topk_intersection = std::nan(""), strength_kendall = std::nan("");
-  double random_topk_intersection = std::nan(""), random_kendall = std::nan("");
-  bool stronger = false;  ///< the attack's IN is below random-sign's there
+  /// images (`rar::attack_strength`; samples = 0 and NaN figures when off).
+  rar::AttackStrength strength;
 };
 
 /// The presets: "paper" (the paper's settings) and "quick" (minutes on a 2-core CPU).

@@ -52,13 +52,13 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
                                                  : "")
                 << "\n";
   for (const auto& r : results)
-    if (r.strength_images > 0)
-      std::cout << "attack strength " << r.name << " on " << r.strength_images
+    if (r.strength.samples > 0)
+      std::cout << "attack strength " << r.name << " on " << r.strength.samples
                 << " images: IN " << std::setprecision(1) << std::fixed
-                << 100 * r.strength_topk_intersection << "% vs random-sign "
-                << 100 * r.random_topk_intersection << "%, CO " << std::setprecision(4)
-                << r.strength_kendall << " vs " << r.random_kendall
-                << (r.stronger ? " (stronger)"
+                << 100 * r.strength.attack_topk_intersection << "% vs random-sign "
+                << 100 * r.strength.random_topk_intersection << "%, CO " << std::setprecision(4)
+                << r.strength.attack_kendall << " vs " << r.strength.random_kendall
+                << (r.strength.stronger ? " (stronger)"
                                : " (NOT stronger: the IN/CO above understate the maps' fragility; "
                                  "check the surrogate's agreement and the attack's iterations)")
                 << "\n";
@@ -85,9 +85,9 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
         << csv_number(r.surrogate_agreement) << ","
         << csv_number(r.infidelity) << "," << csv_number(r.deletion_auc) << ","
         << csv_number(r.insertion_auc) << "," << csv_number(r.sparseness) << ","
-        << csv_number(r.complexity) << "," << r.strength_images << ","
-        << csv_number(r.strength_topk_intersection) << "," << csv_number(r.strength_kendall) << ","
-        << csv_number(r.random_topk_intersection) << "," << csv_number(r.random_kendall) << "\n";
+        << csv_number(r.complexity) << "," << r.strength.samples << ","
+        << csv_number(r.strength.attack_topk_intersection) << "," << csv_number(r.strength.attack_kendall) << ","
+        << csv_number(r.strength.random_topk_intersection) << "," << csv_number(r.strength.random_kendall) << "\n";
     json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << json_number(r.natural_accuracy)
          << ", \"AA\": " << json_number(r.adversarial_accuracy)
          << ", \"IN\": " << json_number(r.topk_intersection)
@@ -103,11 +103,11 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
          << ", \"insertion_auc\": " << json_number(r.insertion_auc)
          << ", \"sparseness\": " << json_number(r.sparseness)
          << ", \"complexity\": " << json_number(r.complexity)
-         << ", \"strength_images\": " << r.strength_images
-         << ", \"strength_IN\": " << json_number(r.strength_topk_intersection)
-         << ", \"strength_CO\": " << json_number(r.strength_kendall)
-         << ", \"random_sign_IN\": " << json_number(r.random_topk_intersection)
-         << ", \"random_sign_CO\": " << json_number(r.random_kendall) << "}"
+         << ", \"strength_images\": " << r.strength.samples
+         << ", \"strength_IN\": " << json_number(r.strength.attack_topk_intersection)
+         << ", \"strength_CO\": " << json_number(r.strength.attack_kendall)
+         << ", \"random_sign_IN\": " << json_number(r.strength.random_topk_intersection)
+         << ", \"random_sign_CO\": " << json_number(r.strength.random_kendall) << "}"
          << (i + 1 < results.size() ? "," : "") << "\n";
   }
   json << "]\n";

@@ -106,17 +106,15 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
     const torch::Tensor t =
         path_target.defined() ? (whole ? path_target : path_target.slice(0, start, stop))
                               : path_target;
-    torch::Tensor s;
-    try {
-      s = score(call_model(model, points), t);
-    } catch (const c10::Error& e) {
-      if (is_out_of_memory(e)) throw;  // the batching rule halves the chunk and retries
-      rethrow_in_user_terms("rar::integrated_gradients", model, input,
-                            "a batch of " + std::to_string(stop - start) + " path points (" +
-                                std::to_string(n) + " samples x " + std::to_string(m) +
-                                " steps, shape " + c10::str(points.sizes()) + ")",
-                            e);
-    }
+    // Out-of-memory errors pass through: the batching rule halves the chunk and retries.
+    const torch::Tensor s = in_user_terms(
+        "rar::integrated_gradients", model, input,
+        [&] { return score(call_model(model, points), t); },
+        [&] {
+          return "a batch of " + std::to_string(stop - start) + " path points (" +
+                 std::to_string(n) + " samples x " + std::to_string(m) + " steps, shape " +
+                 c10::str(points.sizes()) + ")";
+        });
     TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start,
                 "rar::integrated_gradients: the score function must return one value per sample, "
                 "shape [", stop - start, "], got ", s.sizes());
