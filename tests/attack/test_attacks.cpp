@@ -1042,6 +1042,36 @@ TEST_CASE("choose_surrogate_beta picks the smallest beta of the ladder whose agr
                     Contains("threshold must lie in (0, 1], got 0"));
 }
 
+TEST_CASE("auto_surrogate makes the attack choose beta by agreement on its input and report it",
+          "[attribution_attack][surrogate][fidelity]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 12);
+  const auto y = task.y.slice(0, 0, 12);
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(6));
+  const auto opts = rar::AttributionAttackOptions().k(5).epsilon(0.05).iterations(4).step_size(0.02);
+  const auto ladder = rar::SurrogateBetaOptions().ladder({0.3, 3, 30}).threshold(0.9);
+  const auto choice = rar::choose_surrogate_beta(task.net, x, ladder);
+  INFO("agreements: " << torch::tensor(choice.agreements));
+  const auto chosen = rar::attribution_attack(task.net, rar::auto_surrogate(ladder), ig, x, y, opts);
+  CHECK(chosen.surrogate_beta == choice.beta);
+  // The same attack as with the surrogate of that beta passed by hand.
+  auto smooth = rar::smooth_surrogate(task.net, choice.beta);
+  const auto by_hand = rar::attribution_attack(task.net, smooth, ig, x, y, opts);
+  CHECK(std::isnan(by_hand.surrogate_beta));
+  CHECK(torch::equal(chosen.adversarial, by_hand.adversarial));
+  CHECK(torch::equal(chosen.topk_intersection, by_hand.topk_intersection));
+  CHECK(torch::equal(chosen.surrogate_agreement, by_hand.surrogate_agreement));
+  CHECK(chosen.surrogate_agreement.to(torch::kDouble).mean().item<double>() == choice.agreement);
+  // A different ladder gives a different beta (the option is honoured).
+  const auto sharp = rar::attribution_attack(
+      task.net, rar::auto_surrogate(rar::SurrogateBetaOptions().ladder({50})), ig, x, y, opts);
+  CHECK(sharp.surrogate_beta == 50);
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net,
+                                            rar::auto_surrogate(rar::SurrogateBetaOptions().threshold(2)),
+                                            ig, x, y, opts),
+                    Contains("threshold must lie in (0, 1], got 2"));
+}
+
 TEST_CASE("a ReLU network passed as its own surrogate is refused: its map has no curvature",
           "[attribution_attack][surrogate]") {
   auto& task = half_task();

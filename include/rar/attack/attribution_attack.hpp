@@ -4,6 +4,7 @@
 /// Fragile", AAAI 2019), as used by Chen et al. ("Robust Attribution Regularization",
 /// NeurIPS 2019) to measure attribution robustness (IN: top-k intersection, CO: Kendall's tau).
 
+#include <rar/attack/surrogate_beta.hpp>
 #include <rar/core/explainer.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/random.hpp>
@@ -189,6 +190,9 @@ struct AttackResult {
   /// bool `[N]` on the input's device: the surrogate predicts the model's class at the input.
   /// Where false, the surrogate's map is a poor guide for that sample (raise its β).
   torch::Tensor surrogate_agreement;
+  /// The softplus β of the surrogate when the attack chose it (`rar::auto_surrogate()`); NaN
+  /// when the caller passed the surrogate.
+  double surrogate_beta = std::numeric_limits<double>::quiet_NaN();
 };
 
 namespace detail {
@@ -561,84 +565,14 @@ AttackOutcome attack_loop(const char* fn, Model& model, Surrogate& surrogate, Me
 
 }  // namespace detail
 
-/// Attacks the attributions of `model`: searches the ε-ball around each input for a point
-/// whose saliency map differs most from the original while the prediction stays `target`.
-///
-/// The attack of Ghorbani, Abid, Zou ("Interpretation of Neural Networks is Fragile",
-/// AAAI 2019) with the semantics of their code (amiratag/InterpretationFragility, `utils.py`)
-/// and of Chen et al.'s evaluation (jfc43/robust-attribution-regularization,
-/// `MNIST/ig_attack.py`, `eval_attribution_attack.py`). From x⁰ = x (or a random point of the
-/// ball with `random_start`), for t = 1 … iterations, the projected ascent of
-/// `rar::projected_ascent`:
-///
-///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·sign(∇D(x^{t−1})))   (L∞)
-///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·∇D/‖∇D‖₂)            (L2, per sample)
-///
-/// with the gradient taken through the *surrogate*'s map m̃ = attribution_map(method(surrogate,
-/// x, target, true)) (the same weights with smooth activations, see `rar::smooth_surrogate`):
-/// - `top_k`: D = −Σ_{i∈K} m̃_i, K the k largest features of the original map (real model);
-/// - `mass_center`: D = ‖C(m̃) − ⌊C₀⌋‖², C the center of mass in grid units and C₀ that of the
-///   surrogate's map at x, rounded down as in the original code (which also gives a nonzero
-///   first gradient);
-/// - `targeted`: D = Σ_{i∈R} m̃_i over the `target_region` R;
-/// - `custom`: D = `objective(m̃, original map, x^{t−1})` (see `rar::AttackObjective`);
-/// - `random_sign`: the direction is Gaussian noise (seeded), i.e. random ±α steps — the
-///   baseline of both papers' code; `.iterations(1).step_size(ε)` gives one x + ε·sign(noise).
-///
-/// After every step the *real* model is checked: an iterate counts only if the model still
-/// predicts `target[n]`; among those, the one most dissimilar to the original map by `measure`
-/// (default: lowest top-k intersection, computed on the real model's maps `method(model, x,
-/// target, false)`) is kept. The result reports that iterate's IN (top-k intersection at k) and
-/// Kendall's tau against the original map.
-///
-/// Honest bookkeeping, as in the original code: if no iterate keeps the label (or none beats
-/// the input on the measure), the input itself is returned for that sample, with IN = 1 and
-/// tau = 1 (`improved` = false, `prediction_kept` = true): the attack found nothing, and
-/// averaging IN over such samples counts them as unbroken. Samples the model misclassifies to
-/// begin with are not attacked (the original code skips them): `adversarial` = input,
-/// `prediction_kept` = false; average IN/CO over `prediction_kept` to follow the papers.
-///
-/// All samples are attacked at once: per iteration one double-backward through the surrogate,
-/// one forward and one attribution of the real model over the whole batch (the attributions of
-/// the real model and of the surrogate are per-sample as long as the models treat samples
-/// independently: use eval mode). `method` receives `create_graph` = true for the surrogate
-/// and false for the real model, so it may use fewer steps for the gradient than for the
-/// measure. The models' modes, parameters and `.grad` are left untouched.
-///
-/// Example:
-/// @code
-/// net->eval();
-/// torch::nn::Sequential smooth = rar::softplus_surrogate(net, /*beta=*/10.0);
-/// auto ig = [](auto& m, const torch::Tensor& x, const torch::Tensor& y, bool create_graph) {
-///   return rar::integrated_gradients(
-///       m, x, rar::IGOptions().target(y).steps(create_graph ? 20 : 100)
-///                 .method(rar::Quadrature::riemann_right).create_graph(create_graph));
-/// };
-/// rar::AttackResult r = rar::attribution_attack(
-///     net, smooth, ig, x, y, rar::AttributionAttackOptions().k(100).epsilon(0.1));
-/// torch::Tensor kept = r.prediction_kept.cpu();
-/// double in = r.topk_intersection.index({kept}).mean().item<double>();
-/// double co = r.kendall_tau.index({kept}).mean().item<double>();
-/// @endcode
-/// @param model the real network, logits `[N, C]`: labels and the reported maps come from it
-/// @param surrogate the smooth network whose map is differentiated (may be `model` itself if
-///        its activations are smooth)
-/// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
-///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
-///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
-///        true the result must be differentiable w.r.t. the input. Older `(net, input, target)`
-///        and `(net, input)` methods work only for `random_sign` (they cannot keep the graph).
-/// @param input batch `[N, ...]`, float32 or float64, any device
-/// @param target int64 classes `[N]` (or 0-dim) on the input's device: the class explained and
-///        the prediction that must be kept
-/// @param options kind, k, the ball (epsilon, norm, clip range), the ascent (iterations,
-///        step_size, random_start, seed), target_region, objective, map, measure,
-///        measure_every, callback
-/// @return the chosen iterates, both maps, their IN and Kendall's tau, and per-sample flags
+namespace detail {
+
+/// `rar::attribution_attack` with a surrogate model (the caller's, or the one an
+/// `AutoSurrogate` chose).
 template <class Model, class Surrogate, class Method>
-AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& method,
-                                const torch::Tensor& input, const torch::Tensor& target,
-                                const AttributionAttackOptions& options = {}) {
+AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Method&& method,
+                                     const torch::Tensor& input, const torch::Tensor& target,
+                                     const AttributionAttackOptions& options) {
   detail::static_check_model<Model>();
   detail::static_check_model<Surrogate>();
   static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
@@ -724,6 +658,104 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
   result.improved = improved.to(input.device());
   result.surrogate_agreement = detail::predict(fn, surrogate, x0) == prediction;
   return result;
+}
+
+}  // namespace detail
+
+/// Attacks the attributions of `model`: searches the ε-ball around each input for a point
+/// whose saliency map differs most from the original while the prediction stays `target`.
+///
+/// The attack of Ghorbani, Abid, Zou ("Interpretation of Neural Networks is Fragile",
+/// AAAI 2019) with the semantics of their code (amiratag/InterpretationFragility, `utils.py`)
+/// and of Chen et al.'s evaluation (jfc43/robust-attribution-regularization,
+/// `MNIST/ig_attack.py`, `eval_attribution_attack.py`). From x⁰ = x (or a random point of the
+/// ball with `random_start`), for t = 1 … iterations, the projected ascent of
+/// `rar::projected_ascent`:
+///
+///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·sign(∇D(x^{t−1})))   (L∞)
+///   x^t = Π_{N(x, ε) ∩ [clip_min, clip_max]}(x^{t−1} + α·∇D/‖∇D‖₂)            (L2, per sample)
+///
+/// with the gradient taken through the *surrogate*'s map m̃ = attribution_map(method(surrogate,
+/// x, target, true)) (the same weights with smooth activations, see `rar::smooth_surrogate`):
+/// - `top_k`: D = −Σ_{i∈K} m̃_i, K the k largest features of the original map (real model);
+/// - `mass_center`: D = ‖C(m̃) − ⌊C₀⌋‖², C the center of mass in grid units and C₀ that of the
+///   surrogate's map at x, rounded down as in the original code (which also gives a nonzero
+///   first gradient);
+/// - `targeted`: D = Σ_{i∈R} m̃_i over the `target_region` R;
+/// - `custom`: D = `objective(m̃, original map, x^{t−1})` (see `rar::AttackObjective`);
+/// - `random_sign`: the direction is Gaussian noise (seeded), i.e. random ±α steps — the
+///   baseline of both papers' code; `.iterations(1).step_size(ε)` gives one x + ε·sign(noise).
+///
+/// After every step the *real* model is checked: an iterate counts only if the model still
+/// predicts `target[n]`; among those, the one most dissimilar to the original map by `measure`
+/// (default: lowest top-k intersection, computed on the real model's maps `method(model, x,
+/// target, false)`) is kept. The result reports that iterate's IN (top-k intersection at k) and
+/// Kendall's tau against the original map.
+///
+/// Honest bookkeeping, as in the original code: if no iterate keeps the label (or none beats
+/// the input on the measure), the input itself is returned for that sample, with IN = 1 and
+/// tau = 1 (`improved` = false, `prediction_kept` = true): the attack found nothing, and
+/// averaging IN over such samples counts them as unbroken. Samples the model misclassifies to
+/// begin with are not attacked (the original code skips them): `adversarial` = input,
+/// `prediction_kept` = false; average IN/CO over `prediction_kept` to follow the papers.
+///
+/// All samples are attacked at once: per iteration one double-backward through the surrogate,
+/// one forward and one attribution of the real model over the whole batch (the attributions of
+/// the real model and of the surrogate are per-sample as long as the models treat samples
+/// independently: use eval mode). `method` receives `create_graph` = true for the surrogate
+/// and false for the real model, so it may use fewer steps for the gradient than for the
+/// measure. The models' modes, parameters and `.grad` are left untouched.
+///
+/// Example:
+/// @code
+/// net->eval();
+/// torch::nn::Sequential smooth = rar::softplus_surrogate(net, /*beta=*/10.0);
+/// auto ig = [](auto& m, const torch::Tensor& x, const torch::Tensor& y, bool create_graph) {
+///   return rar::integrated_gradients(
+///       m, x, rar::IGOptions().target(y).steps(create_graph ? 20 : 100)
+///                 .method(rar::Quadrature::riemann_right).create_graph(create_graph));
+/// };
+/// rar::AttackResult r = rar::attribution_attack(
+///     net, smooth, ig, x, y, rar::AttributionAttackOptions().k(100).epsilon(0.1));
+/// torch::Tensor kept = r.prediction_kept.cpu();
+/// double in = r.topk_intersection.index({kept}).mean().item<double>();
+/// double co = r.kendall_tau.index({kept}).mean().item<double>();
+/// @endcode
+/// @param model the real network, logits `[N, C]`: labels and the reported maps come from it
+/// @param surrogate the smooth network whose map is differentiated (may be `model` itself if
+///        its activations are smooth), or `rar::auto_surrogate()`: the attack then chooses
+///        β by agreement on `input` (`rar::choose_surrogate_beta`) and reports it
+/// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
+///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
+///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
+///        true the result must be differentiable w.r.t. the input. Older `(net, input, target)`
+///        and `(net, input)` methods work only for `random_sign` (they cannot keep the graph).
+/// @param input batch `[N, ...]`, float32 or float64, any device
+/// @param target int64 classes `[N]` (or 0-dim) on the input's device: the class explained and
+///        the prediction that must be kept
+/// @param options kind, k, the ball (epsilon, norm, clip range), the ascent (iterations,
+///        step_size, random_start, seed), target_region, objective, map, measure,
+///        measure_every, callback
+/// @return the chosen iterates, both maps, their IN and Kendall's tau, and per-sample flags
+template <class Model, class Surrogate, class Method>
+AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& method,
+                                const torch::Tensor& input, const torch::Tensor& target,
+                                const AttributionAttackOptions& options = {}) {
+  if constexpr (detail::is_auto_surrogate_v<Surrogate>) {
+    detail::static_check_model<Model>();
+    const char* fn = "rar::attribution_attack";
+    detail::check_input(fn, "input", input);
+    const SurrogateBetaChoice choice =
+        choose_surrogate_beta(model, input, surrogate.options);
+    auto smooth = smooth_surrogate(model, choice.beta);
+    AttackResult result = detail::attribution_attack_with(model, smooth, method, input, target, options);
+    result.surrogate_beta = choice.beta;
+    return result;
+  } else {
+    return detail::attribution_attack_with(std::forward<Model>(model),
+                                           std::forward<Surrogate>(surrogate),
+                                           std::forward<Method>(method), input, target, options);
+  }
 }
 
 }  // namespace rar

@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace rar {
@@ -25,7 +26,9 @@ struct SurrogateBetaOptions {
   /// The β tried, in increasing order (the smallest one that reaches `threshold` is chosen).
   RAR_ARG(std::vector<double>, ladder) = std::vector<double>{1, 3, 10, 30, 100, 300};
   /// Share of the inputs on which the surrogate must predict the model's class, in (0, 1].
-  RAR_ARG(double, threshold) = 0.95;
+  /// 0.99 by default: on a natural Fashion-MNIST CNN, β = 10 agreed on 96 % of 50 images and
+  /// the attack reached IN 48.1 %, against 42.8 % with β = 30 (100 %) on the same images.
+  RAR_ARG(double, threshold) = 0.99;
 };
 
 /// What `rar::choose_surrogate_beta` measured and chose.
@@ -53,7 +56,7 @@ struct SurrogateBetaChoice {
 ///
 /// Example:
 /// @code
-/// auto choice = rar::choose_surrogate_beta(net, x_test);   // ladder 1, 3, 10, ..., 95 %
+/// auto choice = rar::choose_surrogate_beta(net, x_test);   // ladder 1, 3, 10, ..., 99 %
 /// auto smooth = rar::smooth_surrogate(net, choice.beta);
 /// auto r = rar::attribution_attack(net, smooth, rar::explain::integrated_gradients(), x, y);
 /// @endcode
@@ -94,5 +97,33 @@ SurrogateBetaChoice choose_surrogate_beta(Model&& model, const torch::Tensor& in
   }
   return choice;
 }
+
+/// A surrogate chosen by the attack itself: passed as the surrogate of
+/// `rar::attribution_attack`, it makes the attack call `rar::choose_surrogate_beta` on the
+/// attack's input and differentiate `rar::smooth_surrogate(model, β)` with the chosen β, which
+/// the result reports in `AttackResult::surrogate_beta`.
+///
+/// Example:
+/// @code
+/// auto r = rar::attribution_attack(net, rar::auto_surrogate(), ig, x, y, opts);
+/// std::cout << "beta " << r.surrogate_beta << ", agreement "
+///           << r.surrogate_agreement.to(torch::kDouble).mean().item<double>() << "\n";
+/// @endcode
+struct AutoSurrogate {
+  /// The ladder and the agreement threshold of the choice.
+  SurrogateBetaOptions options;
+};
+
+/// An `AutoSurrogate`: the attack chooses the surrogate's β by agreement on its input.
+/// @param options ladder (increasing, each > 0) and threshold in (0, 1]
+inline AutoSurrogate auto_surrogate(const SurrogateBetaOptions& options = {}) {
+  return AutoSurrogate{options};
+}
+
+namespace detail {
+/// Whether `T` (after decay) is `rar::AutoSurrogate`.
+template <class T>
+inline constexpr bool is_auto_surrogate_v = std::is_same_v<std::decay_t<T>, AutoSurrogate>;
+}  // namespace detail
 
 }  // namespace rar
