@@ -79,7 +79,7 @@ struct EvalFlags {
           ig_steps = 0, batch = 0;
   bool metrics = false;
   int64_t strength_images = -1;
-  std::string surrogate_beta;  ///< "" (the preset's), "auto" or a number
+  std::string surrogate_beta;  ///< "" or "auto" (chosen per model), or a number
   std::string explainer = explainer_name(Explainer::ig);
 };
 
@@ -99,8 +99,8 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--surrogate-beta", f.surrogate_beta,
                   "softplus beta of the attack's smooth surrogate: a number, or 'auto' for the "
-                  "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 95% of "
-                  "the attacked images, chosen per model (default: the preset's)")
+                  "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 99% of "
+                  "the attacked images, chosen per model (default: auto)")
       ->check([](const std::string& v) -> std::string {
         if (v == "auto") return "";
         try {
@@ -207,6 +207,22 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   train_cmd->add_option("--batch-size", batch_size, "images per step (default: the preset's)")
       ->check(CLI::PositiveNumber);
   train_cmd->add_flag("--resume", resume, "continue from --out if it exists");
+  int64_t train_ig_steps = 0, train_inner_stride = 0, train_inner_steps = -1;
+  train_cmd->add_option("--ig-steps", train_ig_steps,
+                        "IG points m of the RAR objectives (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  train_cmd->add_option("--inner-stride", train_inner_stride,
+                        "the inner maximization uses every N-th IG point (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  train_cmd->add_option("--inner-steps", train_inner_steps,
+                        "ascent steps of the inner maximization and of Madry's PGD (default: the "
+                        "preset's)")
+      ->check(CLI::NonNegativeNumber);
+  std::string init;
+  train_cmd->add_option("--init", init,
+                        "start from this checkpoint's weights (fine-tuning; same network), with "
+                        "a fresh optimizer and step count; --resume of an existing --out wins")
+      ->check(CLI::ExistingFile);
 
   std::string explain_explainer = explainer_name(Explainer::ig);
 
@@ -291,10 +307,17 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (seconds >= 0) train.max_seconds = seconds;
       if (checkpoint_every > 0) train.checkpoint_every = checkpoint_every;
       if (batch_size > 0) train.batch_size = batch_size;
+      if (train_ig_steps > 0) train.ig_steps = train_ig_steps;
+      if (train_inner_stride > 0) train.inner_stride = train_inner_stride;
+      if (train_inner_steps >= 0) train.attack_steps = train_inner_steps;
       const Dataset data = first(load(kind, train_c, Split::train), train_limit);
       train.net.classes = data.classes;
       torch::manual_seed(train.seed);
       Net net(train.net);
+      if (!init.empty()) {
+        load_checkpoint(init, net, nullptr);
+        std::cout << "starting from the weights of " << init << std::endl;
+      }
       const TrainProgress done =
           examples::train(net, data, train, pick_device(train_c.device), out, resume);
       std::cout << "trained " << method_title(train.method) << " for " << done.steps

@@ -94,7 +94,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
         net, test.images.index_select(0, picked).to(device));
     beta = choice.beta;
     std::cout << "  [" << name << "] surrogate beta " << beta << " (agreement "
-              << 100 * choice.agreement << "%" << (choice.reached ? "" : ", below 95% at the largest beta")
+              << 100 * choice.agreement << "%" << (choice.reached ? "" : ", below 99% at the largest beta")
               << ")" << std::endl;
   }
   r.surrogate_beta = beta;

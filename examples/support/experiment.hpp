@@ -83,9 +83,10 @@ struct EvalConfig {
   int64_t ig_steps = 100;           ///< IG points of the measured maps
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
   /// Softplus β of the surrogate; 0 chooses it per model by `rar::choose_surrogate_beta`
-  /// (smallest β of 1, 3, 10, 30, 100, 300 predicting the model's class on 95 % of the attacked
-  /// images), so that every model is attacked equally hard (`--surrogate-beta auto`).
-  double surrogate_beta = 10.0;
+  /// (smallest β of 1, 3, 10, 30, 100, 300 predicting the model's class on 99 % of the attacked
+  /// images), so that every model is attacked equally hard (`--surrogate-beta auto`, the
+  /// default: a fixed β attacks a natural model through a surrogate that often disagrees with it).
+  double surrogate_beta = 0.0;
   int64_t smoothgrad_samples = 25;  ///< noisy copies per SmoothGrad map
   double smoothgrad_stddev = 0.15;  ///< SmoothGrad noise, in pixel units
   int64_t batch_size = 100;

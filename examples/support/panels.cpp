@@ -21,8 +21,12 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   const auto picked = correctly_classified(net, test, count, device, c.batch_size);
   const auto x = test.images.index_select(0, picked).to(device);
   const auto y = test.labels.index_select(0, picked).to(device);
-  auto surrogate = rar::smooth_surrogate(net, c.surrogate_beta);
-  const auto result = rar::attribution_attack(net, surrogate, method, x, y, attack_options(c));
+  // A fixed β, or the smallest β of the ladder that agrees with the model on these images.
+  const auto result =
+      c.surrogate_beta > 0
+          ? rar::attribution_attack(net, rar::smooth_surrogate(net, c.surrogate_beta), method, x,
+                                    y, attack_options(c))
+          : rar::attribution_attack(net, rar::auto_surrogate(), method, x, y, attack_options(c));
   const auto in = rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k);
   std::vector<torch::Tensor> tiles;
   for (int64_t i = 0; i < picked.size(0); ++i) {
@@ -36,7 +40,8 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   write_panel(path, tiles, 4, scale);
   std::cout << "wrote " << path << " (rows: image | " << explainer_title(c.explainer)
             << " map | attacked image | attacked map; top-"
-            << c.eval_k << " intersection per row:";
+            << c.eval_k << " intersection per row, surrogate beta "
+            << (c.surrogate_beta > 0 ? c.surrogate_beta : result.surrogate_beta) << ":";
   for (int64_t i = 0; i < in.size(0); ++i)
     std::cout << " " << std::setprecision(2) << in[i].item<double>();
   std::cout << ")" << std::endl;

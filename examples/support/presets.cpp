@@ -71,7 +71,6 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
         // (measured), at a fraction of the cost of checking every attack iterate.
         eval.ig_steps = 20;
         eval.surrogate_ig_steps = 10;
-        eval.surrogate_beta = 10.0;
         eval.batch_size = 50;
       }
       break;
@@ -95,7 +94,7 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
       train.inner_stride = 10;
       train.lambda = flower ? 0.1 : 1.0;
       train.beta = flower ? 0.1 : 1.0;
-      train.art_surrogate_beta = eval.surrogate_beta;
+      train.art_surrogate_beta = 10.0;
       train.batch_size = flower ? 16 : 64;
       train.optimizer = "momentum";
       train.weight_decay = 2e-4;

@@ -44,12 +44,12 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   }
   for (const auto& r : results)
     if (std::isfinite(r.surrogate_agreement))
-      std::cout << "surrogate agreement " << r.name << " (beta " << std::defaultfloat
+      std::cout << "surrogate agreement " << r.name << " (beta " << std::defaultfloat << std::setprecision(6)
                 << r.surrogate_beta << "): " << std::setprecision(1) << std::fixed
                 << 100 * r.surrogate_agreement << "% of the attacked images"
-                << (r.surrogate_agreement < 0.95 ? " (below 95%: the attack may be weak; raise the "
-                                                   "surrogate's beta)"
-                                                 : "")
+                << (r.surrogate_agreement < rar::SurrogateBetaOptions().threshold()
+                        ? " (below 99%: the attack may be weak; raise the surrogate's beta)"
+                        : "")
                 << "\n";
   for (const auto& r : results)
     if (r.strength.samples > 0)

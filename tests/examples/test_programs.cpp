@@ -190,18 +190,20 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   CHECK_THAT(e.output, Contains("NATURAL") && Contains("NA") && Contains("CO"));
   CHECK(fs::exists(tmp / "table.csv"));
   CHECK(fs::exists(tmp / "table.json"));
-  CHECK_THAT(e.output, Contains("surrogate agreement NATURAL (beta 10): "));
+  // By default the surrogate's beta is chosen by fidelity, once per model.
+  CHECK_THAT(e.output, Contains("[NATURAL] surrogate beta ") && Contains("surrogate agreement NATURAL (beta "));
   // The attack is checked against random-sign at the same budget on its first images.
   CHECK_THAT(e.output, Contains("attack strength NATURAL on ") && Contains("vs random-sign"));
-  // The surrogate's beta chosen by fidelity, and the maps' quality metrics next to IN/CO.
+  // A fixed beta, and the maps' quality metrics next to IN/CO.
   const auto q = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "NATURAL=" + tmp / "m.pt",
                                      "--accuracy-images", "10", "--attack-images", "3",
-                                     "--attack-iterations", "2", "--surrogate-beta", "auto", "--metrics",
+                                     "--attack-iterations", "2", "--surrogate-beta", "10", "--metrics",
                                      "--results", tmp / "quality"});
   INFO(q.output);
   REQUIRE(q.code == 0);
-  CHECK_THAT(q.output, Contains("[NATURAL] surrogate beta ") && Contains("infidelity") &&
+  CHECK_THAT(q.output, Contains("surrogate agreement NATURAL (beta 10): ") && Contains("infidelity") &&
                            Contains("insertion") && Contains("complexity"));
+  CHECK_THAT(q.output, !Contains("[NATURAL] surrogate beta "));
   std::ifstream quality_csv(tmp / "quality.csv");
   std::string header;
   std::getline(quality_csv, header);
@@ -216,7 +218,7 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
                                      "--out", tmp / "png", "--count", "2"});
   REQUIRE(x.code == 0);
   CHECK(fs::exists(tmp / "png/m.png"));
-  CHECK_THAT(x.output, Contains("rows: image | IG map"));
+  CHECK_THAT(x.output, Contains("rows: image | IG map") && Contains("surrogate beta "));
   // Every method on the same images, one row each (the issue's comparison panel).
   const auto all = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
                                        "--out", tmp / "png", "--count", "2", "--compare-explainers", "all"});
@@ -246,6 +248,38 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
                            Contains("the attack follows the gradient of the smooth surrogate's IG") &&
                            Contains("rows: image | DeepLIFT map"));
   CHECK(fs::exists(tmp / "deeplift/m.png"));
+}
+
+TEST_CASE("train --init fine-tunes from another checkpoint's weights", "[examples][smoke]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 3);
+  write_digits(tmp / "data", "t10k", 20, 4);
+  const auto train = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--data", tmp / "data", "--out", tmp / out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(RAR_MNIST_BIN, args);
+  };
+  REQUIRE(train("base.pt", {"--steps", "4", "--seed", "1"}).code == 0);
+  const auto tuned = train("tuned.pt", {"--steps", "1", "--init", tmp / "base.pt", "--method", "ig-norm"});
+  INFO(tuned.output);
+  REQUIRE(tuned.code == 0);
+  CHECK_THAT(tuned.output, Contains("starting from the weights of " + tmp / "base.pt"));
+  CHECK(checkpoint_step(tmp / "tuned.pt") == 1);  // a fresh step count
+  REQUIRE(train("fresh.pt", {"--steps", "1", "--method", "ig-norm"}).code == 0);
+  // One step away from the base weights, far from a fresh initialization.
+  auto base = rar::examples::load_model(tmp / "base.pt");
+  auto fine = rar::examples::load_model(tmp / "tuned.pt");
+  auto fresh = rar::examples::load_model(tmp / "fresh.pt");
+  double to_base = 0, fresh_to_base = 0;
+  for (size_t i = 0; i < base->parameters().size(); ++i) {
+    to_base += (fine->parameters()[i] - base->parameters()[i]).square().sum().item<double>();
+    fresh_to_base += (fresh->parameters()[i] - base->parameters()[i]).square().sum().item<double>();
+  }
+  CHECK(to_base > 0);
+  CHECK(to_base < 0.01 * fresh_to_base);
+  const auto missing = train("x.pt", {"--steps", "1", "--init", tmp / "nope.pt"});
+  CHECK(missing.code != 0);
+  CHECK_THAT(missing.output, Contains("nope.pt"));
 }
 
 TEST_CASE("rar_gtsrb trains and evaluates on a GTSRB fixture tree", "[examples][smoke]") {
