@@ -13,12 +13,14 @@ Written with Debian's python3-torch only, the same LibTorch as rar's build, one 
   L-inf ball, projection onto the ball and [0, 1], then the objective at the maximizer with all
   m points and its backward w.r.t. the parameters (double backward). The path is one batched
   tensor, as a PyTorch user would write it.
+* ``attack``: the Ghorbani top-k attribution attack on a test set one image at a time, the loop
+  of the official evaluation code, at the settings of rar_bench's Eval/attack case.
 
 Prints one JSON object: {"context": {...}, "benchmarks": [{"name", "ms", "runs"}, ...]}, the
 median time of each case. scripts/bench runs this next to rar_bench and scripts/bench-tables
 prints the ratios.
 
-    python3 benchmarks/reference.py [--threads 1] [--repetitions 5] [--only ig|ig_norm|...]
+    python3 benchmarks/reference.py [--threads 1] [--repetitions 5] [--only ig,ig_norm,ig_sum_norm,attack]
 """
 
 import argparse
@@ -34,17 +36,19 @@ import torch.nn.functional as F
 class MnistCNN(torch.nn.Module):
     """examples/support/models.cpp's mnist_cnn: conv5x5 - relu - pool2, twice, fc - relu - fc."""
 
-    def __init__(self, conv1=32, conv2=64, fc=1024, classes=10):
+    def __init__(self, conv1=32, conv2=64, fc=1024, classes=10, softplus_beta=None):
         super().__init__()
+        # softplus_beta: the smooth surrogate (every ReLU a softplus of that beta).
+        self.act = F.relu if softplus_beta is None else (lambda z: F.softplus(z, softplus_beta))
         self.conv0 = torch.nn.Conv2d(1, conv1, 5, padding=2)
         self.conv1 = torch.nn.Conv2d(conv1, conv2, 5, padding=2)
         self.fc0 = torch.nn.Linear(conv2 * 7 * 7, fc)
         self.fc1 = torch.nn.Linear(fc, classes)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv0(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        return self.fc1(F.relu(self.fc0(x.flatten(1))))
+        x = F.max_pool2d(self.act(self.conv0(x)), 2)
+        x = F.max_pool2d(self.act(self.conv1(x)), 2)
+        return self.fc1(self.act(self.fc0(x.flatten(1))))
 
 
 class ResNet(torch.nn.Module):
@@ -142,11 +146,47 @@ def robust_ig_step(model, x, y, m, stride, inner_steps, epsilon, step_size, weig
     robust_ig_objective(model, x, xa.detach(), y, full, weight, with_loss).mean().backward()
 
 
+def ig_map(model, x, target, m, create_graph):
+    """|IG| of the target logit summed over channels, right Riemann, zero baseline, [N, H*W]."""
+    alphas = torch.arange(1, m + 1, dtype=x.dtype) / m
+    path = (alphas.view(-1, 1, 1, 1, 1) * x.unsqueeze(0)).reshape(m * x.size(0), *x.shape[1:])
+    if not create_graph:
+        path = path.detach().requires_grad_(True)
+    score = model(path).gather(1, target.repeat(m).view(-1, 1)).sum()
+    grads = torch.autograd.grad(score, path, create_graph=create_graph)[0].view(m, *x.shape)
+    return (grads.mean(0) * x).abs().sum(1).flatten(1)
+
+
+def topk_attack_one_image(model, smooth, x, y, k, epsilon, step_size, iterations, m):
+    """The Ghorbani top-k attack on one image, as the official evaluation loops over a test set:
+    sign ascent on -sum of the surrogate's map over the original top-k pixels, projection onto
+    the ball and [0, 1], and after every step the real model's label check and map, keeping the
+    iterate with the lowest top-k intersection."""
+    top = ig_map(model, x, y, m, False).topk(k, dim=1).indices[0]
+    best_in, best = 1.0, x
+    xa = x.clone()
+    for _ in range(iterations):
+        xa = xa.detach().requires_grad_(True)
+        objective = -ig_map(smooth, xa, y, m, True)[0, top].sum()
+        grad = torch.autograd.grad(objective, xa)[0]
+        with torch.no_grad():
+            xa = torch.min(torch.max(xa + step_size * grad.sign(), x - epsilon), x + epsilon)
+            xa = xa.clamp(0, 1)
+            if model(xa).argmax(1).item() != y.item():
+                continue
+        now = ig_map(model, xa, y, m, False).topk(k, dim=1).indices[0]
+        intersection = len(set(top.tolist()) & set(now.tolist())) / k
+        if intersection < best_in:
+            best_in, best = intersection, xa.detach()
+    return best
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--only", default="", help="comma-separated: ig, ig_norm, ig_sum_norm")
+    parser.add_argument("--only", default="",
+                        help="comma-separated: ig, ig_norm, ig_sum_norm, attack")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     only = set(filter(None, args.only.split(",")))
@@ -190,6 +230,21 @@ def main():
             y = torch.randint(0, 10, (50,))
             record(f"RAR/{term}/mnist_cnn_{width}/N:50", lambda: robust_ig_step(
                 model, x, y, 10, 5, 5, 0.3, 0.01, weight, with_loss))
+
+    # Evaluation throughput (bench_eval.cpp's Eval/attack case): the top-k attack (k = 100,
+    # epsilon 0.1, steps of 0.01, IG with 10 points for the surrogate's and the real maps,
+    # softplus surrogate beta = 10) on 100 images with 3 iterations, one image at a time.
+    if not only or "attack" in only:
+        torch.manual_seed(0)
+        model = MnistCNN().eval()
+        smooth = MnistCNN(softplus_beta=10.0).eval()
+        smooth.load_state_dict(model.state_dict())
+        x = images(100, 1, 28)
+        with torch.no_grad():
+            y = model(x).argmax(1)
+        record("Eval/attack/mnist_cnn/N:100/I:3/python_per_image", lambda: [
+            topk_attack_one_image(model, smooth, x[i:i + 1], y[i:i + 1], 100, 0.1, 0.01, 3, 10)
+            for i in range(x.size(0))], repetitions=min(args.repetitions, 3))
 
     context = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                "python": sys.version.split()[0]}
