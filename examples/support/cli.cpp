@@ -52,10 +52,11 @@ void add_common(CLI::App* app, Common& c, bool mnist) {
 }
 
 // LibTorch may default to one thread (Debian's does on small machines): use every core unless
-// told otherwise.
+// told otherwise, with OpenBLAS on one thread beside LibTorch's own (support/heap.hpp).
 void apply_threads(const Common& c) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(c.threads > 0 ? c.threads : cores);
+  single_threaded_openblas();
 }
 
 torch::Device pick_device(const std::string& name) {
@@ -76,7 +77,7 @@ DatasetKind resolve(DatasetKind kind, const Common& c) {
 /// The evaluation flags, shared by `eval` and `compare` (0 or -1: the preset's value).
 struct EvalFlags {
   int64_t accuracy_images = -1, attack_images = -1, iterations = -1, measure_every = 0,
-          ig_steps = 0, batch = 0;
+          ig_steps = 0, surrogate_ig_steps = 0, batch = 0;
   bool metrics = false;
   int64_t strength_images = -1;
   std::string surrogate_beta;  ///< "" or "auto" (chosen per model), or a number
@@ -94,6 +95,9 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
                   "measure the real map every N attack iterations (default: the preset's)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--ig-steps", f.ig_steps, "IG points of the measured maps")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--surrogate-ig-steps", f.surrogate_ig_steps,
+                  "IG points of the surrogate's maps, whose gradient drives the attack")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", f.batch, "images per evaluation batch")
       ->check(CLI::PositiveNumber);
@@ -139,6 +143,7 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.iterations >= 0) eval.attack_iterations = f.iterations;
   if (f.measure_every > 0) eval.measure_every = f.measure_every;
   if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
+  if (f.surrogate_ig_steps > 0) eval.surrogate_ig_steps = f.surrogate_ig_steps;
   if (f.batch > 0) eval.batch_size = f.batch;
   eval.metrics = f.metrics;
   if (f.strength_images >= 0) eval.strength_images = f.strength_images;
@@ -217,6 +222,16 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   train_cmd->add_option("--inner-steps", train_inner_steps,
                         "ascent steps of the inner maximization and of Madry's PGD (default: the "
                         "preset's)")
+      ->check(CLI::NonNegativeNumber);
+  double train_lambda = -1;
+  train_cmd->add_option("--lambda", train_lambda,
+                        "weight lambda of the IG-NORM and input-gradient regularizers "
+                        "(default: the preset's)")
+      ->check(CLI::NonNegativeNumber);
+  double train_beta = -1;
+  train_cmd->add_option("--beta", train_beta,
+                        "weight beta of the attribution norm in IG-SUM-NORM and the "
+                        "distributional objective (default: the preset's)")
       ->check(CLI::NonNegativeNumber);
   std::string init;
   train_cmd->add_option("--init", init,
@@ -310,6 +325,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (train_ig_steps > 0) train.ig_steps = train_ig_steps;
       if (train_inner_stride > 0) train.inner_stride = train_inner_stride;
       if (train_inner_steps >= 0) train.attack_steps = train_inner_steps;
+      if (train_lambda >= 0) train.lambda = train_lambda;
+      if (train_beta >= 0) train.beta = train_beta;
       const Dataset data = first(load(kind, train_c, Split::train), train_limit);
       train.net.classes = data.classes;
       torch::manual_seed(train.seed);
