@@ -52,6 +52,21 @@ torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
 }
 
 
+double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Tensor& picked,
+                                 const EvalConfig& c, torch::Device device,
+                                 const std::string& name) {
+  if (c.surrogate_beta > 0 || picked.size(0) == 0) return c.surrogate_beta;
+  // One β per model, by fidelity on the images it will attack (docs/guide.md §6).
+  const rar::SurrogateBetaOptions rule;
+  const auto choice =
+      rar::choose_surrogate_beta(net, test.images.index_select(0, picked).to(device), rule);
+  std::cout << "  [" << name << "] surrogate beta " << choice.beta << " (agreement "
+            << 100 * choice.agreement << "% of " << picked.size(0) << " images"
+            << (choice.reached ? "" : ", below " + percent(rule.threshold()) + " at the largest beta")
+            << ")" << std::endl;
+  return choice.beta;
+}
+
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::Device device,
                     const std::string& name) {
   const auto method = make_explainer(explainer_config(c), net->config());  // checks it first
@@ -87,16 +102,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
 
   // IN and CO under the top-k attack on correctly classified images, batched.
   const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
-  double beta = c.surrogate_beta;
-  if (beta <= 0 && picked.size(0) > 0) {
-    // One β per model, by fidelity on the images it will attack (docs/guide.md §6).
-    const auto choice = rar::choose_surrogate_beta(
-        net, test.images.index_select(0, picked).to(device));
-    beta = choice.beta;
-    std::cout << "  [" << name << "] surrogate beta " << beta << " (agreement "
-              << 100 * choice.agreement << "%" << (choice.reached ? "" : ", below 99% at the largest beta")
-              << ")" << std::endl;
-  }
+  const double beta = evaluation_surrogate_beta(net, test, picked, c, device, name);
   r.surrogate_beta = beta;
   auto surrogate = rar::smooth_surrogate(net, beta > 0 ? beta : 10.0);
   double in_sum = 0, co_sum = 0, in_sq = 0, co_sq = 0, kept = 0, agree = 0;

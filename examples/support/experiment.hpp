@@ -182,6 +182,14 @@ Net load_model(const std::string& path);
 EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, torch::Device device,
                     const std::string& name);
 
+/// The softplus β of the attack's surrogate for `net`: `config.surrogate_beta` when it is set
+/// (> 0), else the choice of `rar::choose_surrogate_beta` (default rule) on the test images
+/// `picked`, printed with its agreement under `name`. `evaluate` and `explain` choose on the
+/// same attacked images, so that a panel shows the attack of the table.
+double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Tensor& picked,
+                                 const EvalConfig& config, torch::Device device,
+                                 const std::string& name);
+
 /// The top-k attribution attack of an evaluation (kind, k, ε, step, iterations, seed).
 rar::AttributionAttackOptions attack_options(const EvalConfig& config);
 
@@ -202,6 +210,8 @@ std::string json_quote(const std::string& text);
 /// empty (CSV).
 std::string json_number(double value);
 std::string csv_number(double value);
+/// A fraction as a percentage in its shortest form: 0.99 as "99%".
+std::string percent(double fraction);
 
 /// Writes panels "image | map | attacked image | attacked map" (maps of `config.explainer`) for
 /// `count` correctly classified test images to `<dir>/<name>.png`.

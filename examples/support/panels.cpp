@@ -18,15 +18,18 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   net->eval();
   std::filesystem::create_directories(dir);
   const auto method = make_explainer(explainer_config(c), net->config());
-  const auto picked = correctly_classified(net, test, count, device, c.batch_size);
+  // The panel's images are the first of those `eval` attacks, and the β is `eval`'s: chosen on
+  // all of them (a handful of images would pass a small β that the table's attack rejects).
+  const auto attacked =
+      correctly_classified(net, test, std::max(count, c.attack_images), device, c.batch_size);
+  if (attacked.size(0) == 0)
+    throw std::runtime_error("explain: the model classifies none of the test images correctly");
+  const double beta = evaluation_surrogate_beta(net, test, attacked, c, device, name);
+  const auto picked = attacked.slice(0, 0, std::min<int64_t>(count, attacked.size(0)));
   const auto x = test.images.index_select(0, picked).to(device);
   const auto y = test.labels.index_select(0, picked).to(device);
-  // A fixed β, or the smallest β of the ladder that agrees with the model on these images.
-  const auto result =
-      c.surrogate_beta > 0
-          ? rar::attribution_attack(net, rar::smooth_surrogate(net, c.surrogate_beta), method, x,
-                                    y, attack_options(c))
-          : rar::attribution_attack(net, rar::auto_surrogate(), method, x, y, attack_options(c));
+  const auto result = rar::attribution_attack(net, rar::smooth_surrogate(net, beta), method, x, y,
+                                              attack_options(c));
   const auto in = rar::topk_intersection(result.original_map, result.adversarial_map, c.eval_k);
   std::vector<torch::Tensor> tiles;
   for (int64_t i = 0; i < picked.size(0); ++i) {
@@ -40,8 +43,7 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
   write_panel(path, tiles, 4, scale);
   std::cout << "wrote " << path << " (rows: image | " << explainer_title(c.explainer)
             << " map | attacked image | attacked map; top-"
-            << c.eval_k << " intersection per row, surrogate beta "
-            << (c.surrogate_beta > 0 ? c.surrogate_beta : result.surrogate_beta) << ":";
+            << c.eval_k << " intersection per row, surrogate beta " << beta << ":";
   for (int64_t i = 0; i < in.size(0); ++i)
     std::cout << " " << std::setprecision(2) << in[i].item<double>();
   std::cout << ")" << std::endl;

@@ -70,7 +70,10 @@ void apply_preset(DatasetKind dataset, const std::string& preset, Method method,
         // Maps of 20 right-Riemann points give the same IN/CO as 50 or 100 on these models
         // (measured), at a fraction of the cost of checking every attack iterate.
         eval.ig_steps = 20;
-        eval.surrogate_ig_steps = 10;
+        // The attack's surrogate maps need a direction, not a precise map: 5 points attack as
+        // hard as 10 (IN 57.8 % vs 57.6 % on an IG-NORM model, 41.3 % vs 43.7 % on a natural
+        // one, 30 images each) in 70 % of the time (docs/reproduce.md, "The demo").
+        eval.surrogate_ig_steps = 5;
         eval.batch_size = 50;
       }
       break;

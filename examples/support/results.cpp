@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 
 #include "support/experiment.hpp"
@@ -48,8 +49,9 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
                 << r.surrogate_beta << "): " << std::setprecision(1) << std::fixed
                 << 100 * r.surrogate_agreement << "% of the attacked images"
                 << (r.surrogate_agreement < rar::SurrogateBetaOptions().threshold()
-                        ? " (below 99%: the attack may be weak; raise the surrogate's beta)"
-                        : "")
+                        ? " (below " + percent(rar::SurrogateBetaOptions().threshold()) +
+                              ": the attack may be weak; raise the surrogate's beta)"
+                        : std::string())
                 << "\n";
   for (const auto& r : results)
     if (r.strength.samples > 0)
@@ -149,6 +151,12 @@ std::string shortest(double value) {
 }  // namespace
 
 std::string json_number(double value) { return std::isfinite(value) ? shortest(value) : "null"; }
+
+std::string percent(double fraction) {
+  std::ostringstream out;
+  out << std::setprecision(6) << 100 * fraction << "%";
+  return out.str();
+}
 
 std::string csv_number(double value) { return std::isfinite(value) ? shortest(value) : ""; }
 
