@@ -219,6 +219,26 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   REQUIRE(x.code == 0);
   CHECK(fs::exists(tmp / "png/m.png"));
   CHECK_THAT(x.output, Contains("rows: image | IG map") && Contains("surrogate beta "));
+  // The panel's β is eval's: chosen by the same rule on the same attacked images (all of eval's,
+  // not only the 2 shown), and the panel's line names it.
+  {
+    const auto choice = [](const std::string& output, const std::string& name) {
+      const std::string key = "[" + name + "] surrogate beta ";
+      const auto at = output.find(key);
+      if (at == std::string::npos) return std::string();
+      return output.substr(at + key.size(), output.find(')', at) - at - key.size());
+    };
+    const auto ev = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "m=" + tmp / "m.pt",
+                                        "--accuracy-images", "2", "--attack-iterations", "1",
+                                        "--strength-images", "0"});
+    INFO(ev.output << "\n" << x.output);
+    REQUIRE(ev.code == 0);
+    const std::string from_eval = choice(ev.output, "m"), from_explain = choice(x.output, "m");
+    REQUIRE(!from_eval.empty());
+    CHECK(from_explain == from_eval);  // "10 (agreement 100% of N images"
+    const std::string beta = from_eval.substr(0, from_eval.find(' '));
+    CHECK_THAT(x.output, Contains("intersection per row, surrogate beta " + beta + ":"));
+  }
   // Every method on the same images, one row each (the issue's comparison panel).
   const auto all = run(RAR_MNIST_BIN, {"explain", "--data", tmp / "data", "--model", tmp / "m.pt",
                                        "--out", tmp / "png", "--count", "2", "--compare-explainers", "all"});
@@ -280,6 +300,51 @@ TEST_CASE("train --init fine-tunes from another checkpoint's weights", "[example
   const auto missing = train("x.pt", {"--steps", "1", "--init", tmp / "nope.pt"});
   CHECK(missing.code != 0);
   CHECK_THAT(missing.output, Contains("nope.pt"));
+}
+
+TEST_CASE("train --lambda and --beta set the regularizers' weights", "[examples][smoke]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 3);
+  write_digits(tmp / "data", "t10k", 20, 4);
+  const auto train = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--data", tmp / "data", "--out", tmp / out,
+                                     "--steps", "2", "--seed", "3", "--ig-steps", "4",
+                                     "--inner-stride", "2", "--inner-steps", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run(RAR_MNIST_BIN, args);
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    return rar::examples::load_model(tmp / out);
+  };
+  const auto distance = [](const rar::examples::Net& a, const rar::examples::Net& b) {
+    double d = 0;
+    for (size_t i = 0; i < a->parameters().size(); ++i)
+      d += (a->parameters()[i] - b->parameters()[i]).square().sum().item<double>();
+    return d;
+  };
+  // Same seed, same data: the weights differ only through the regularizer's weight.
+  for (const auto& [method, flag] :
+       std::vector<std::pair<std::string, std::string>>{{"ig-norm", "--lambda"},
+                                                        {"ig-sum-norm", "--beta"}}) {
+    INFO(method << " " << flag);
+    const auto none = train(method + "-0.pt", {"--method", method, flag, "0"});
+    const auto big = train(method + "-5.pt", {"--method", method, flag, "5"});
+    const auto again = train(method + "-5b.pt", {"--method", method, flag, "5"});
+    CHECK(distance(big, again) == 0.0);
+    CHECK(distance(none, big) > 1e-10);
+  }
+  // With weight 0, IG-NORM's step is the natural step: the regularizer is gone.
+  const auto natural = train("natural.pt", {"--method", "natural"});
+  CHECK(distance(natural, train("ig-norm-0b.pt", {"--method", "ig-norm", "--lambda", "0"})) <
+        1e-12);
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"train", "--lambda", "-1"}, {"train", "--beta", "x"},
+        {"eval", "--model", "A=a.pt", "--surrogate-ig-steps", "0"}}) {
+    const auto r = run(RAR_MNIST_BIN, bad);
+    INFO(r.output);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output, Contains(bad[bad.size() - 2]));  // names the flag
+  }
 }
 
 TEST_CASE("rar_gtsrb trains and evaluates on a GTSRB fixture tree", "[examples][smoke]") {
