@@ -61,7 +61,7 @@ double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Ten
   const auto choice =
       rar::choose_surrogate_beta(net, test.images.index_select(0, picked).to(device), rule);
   std::cout << "  [" << name << "] surrogate beta " << choice.beta << " (agreement "
-            << 100 * choice.agreement << "% of " << picked.size(0) << " images"
+            << percent(choice.agreement) << " of " << picked.size(0) << " images"
             << (choice.reached ? "" : ", below " + percent(rule.threshold()) + " at the largest beta")
             << ")" << std::endl;
   return choice.beta;

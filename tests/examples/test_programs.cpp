@@ -66,6 +66,14 @@ void check_same_parameters(const std::string& a, const std::string& b) {
   for (size_t i = 0; i < pa.size(); ++i) CHECK(pa[i].equal(pb[i]));
 }
 
+/// Squared Euclidean distance between two networks' parameters (same architecture).
+double squared_distance(const rar::examples::Net& a, const rar::examples::Net& b) {
+  double d = 0;
+  for (size_t i = 0; i < a->parameters().size(); ++i)
+    d += (a->parameters()[i] - b->parameters()[i]).square().sum().item<double>();
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("load_model restores a checkpoint in the dtype it was saved in", "[examples][checkpoint]") {
@@ -290,11 +298,7 @@ TEST_CASE("train --init fine-tunes from another checkpoint's weights", "[example
   auto base = rar::examples::load_model(tmp / "base.pt");
   auto fine = rar::examples::load_model(tmp / "tuned.pt");
   auto fresh = rar::examples::load_model(tmp / "fresh.pt");
-  double to_base = 0, fresh_to_base = 0;
-  for (size_t i = 0; i < base->parameters().size(); ++i) {
-    to_base += (fine->parameters()[i] - base->parameters()[i]).square().sum().item<double>();
-    fresh_to_base += (fresh->parameters()[i] - base->parameters()[i]).square().sum().item<double>();
-  }
+  const double to_base = squared_distance(fine, base), fresh_to_base = squared_distance(fresh, base);
   CHECK(to_base > 0);
   CHECK(to_base < 0.01 * fresh_to_base);
   const auto missing = train("x.pt", {"--steps", "1", "--init", tmp / "nope.pt"});
@@ -316,12 +320,6 @@ TEST_CASE("train --lambda and --beta set the regularizers' weights", "[examples]
     REQUIRE(r.code == 0);
     return rar::examples::load_model(tmp / out);
   };
-  const auto distance = [](const rar::examples::Net& a, const rar::examples::Net& b) {
-    double d = 0;
-    for (size_t i = 0; i < a->parameters().size(); ++i)
-      d += (a->parameters()[i] - b->parameters()[i]).square().sum().item<double>();
-    return d;
-  };
   // Same seed, same data: the weights differ only through the regularizer's weight.
   for (const auto& [method, flag] :
        std::vector<std::pair<std::string, std::string>>{{"ig-norm", "--lambda"},
@@ -330,12 +328,12 @@ TEST_CASE("train --lambda and --beta set the regularizers' weights", "[examples]
     const auto none = train(method + "-0.pt", {"--method", method, flag, "0"});
     const auto big = train(method + "-5.pt", {"--method", method, flag, "5"});
     const auto again = train(method + "-5b.pt", {"--method", method, flag, "5"});
-    CHECK(distance(big, again) == 0.0);
-    CHECK(distance(none, big) > 1e-10);
+    CHECK(squared_distance(big, again) == 0.0);
+    CHECK(squared_distance(none, big) > 1e-10);
   }
   // With weight 0, IG-NORM's step is the natural step: the regularizer is gone.
   const auto natural = train("natural.pt", {"--method", "natural"});
-  CHECK(distance(natural, train("ig-norm-0b.pt", {"--method", "ig-norm", "--lambda", "0"})) <
+  CHECK(squared_distance(natural, train("ig-norm-0b.pt", {"--method", "ig-norm", "--lambda", "0"})) <
         1e-12);
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"train", "--lambda", "-1"}, {"train", "--beta", "x"},
