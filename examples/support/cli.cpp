@@ -104,7 +104,8 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
   cmd->add_option("--surrogate-beta", f.surrogate_beta,
                   "softplus beta of the attack's smooth surrogate: a number, or 'auto' for the "
                   "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 99% of "
-                  "the attacked images, chosen per model (default: auto)")
+                  "the attacked images and shares 90% of the top-k features of its maps, chosen "
+                  "per model (default: auto)")
       ->check([](const std::string& v) -> std::string {
         if (v == "auto") return "";
         try {

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <algorithm>
 #include <filesystem>
 #include <iomanip>
@@ -56,13 +57,21 @@ double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Ten
                                  const EvalConfig& c, torch::Device device,
                                  const std::string& name) {
   if (c.surrogate_beta > 0 || picked.size(0) == 0) return c.surrogate_beta;
-  // One β per model, by fidelity on the images it will attack (docs/guide.md §6).
-  const rar::SurrogateBetaOptions rule;
-  const auto choice =
-      rar::choose_surrogate_beta(net, test.images.index_select(0, picked).to(device), rule);
-  std::cout << "  [" << name << "] surrogate beta " << choice.beta << " (agreement "
-            << percent(choice.agreement) << " of " << picked.size(0) << " images"
-            << (choice.reached ? "" : ", below " + percent(rule.threshold()) + " at the largest beta")
+  // One β per model, by fidelity on the images it will attack (docs/guide.md §6): the
+  // surrogate must predict the model's class and share its map's top-k features.
+  const auto rule = rar::SurrogateBetaOptions().k(c.eval_k);
+  const auto method = make_explainer(explainer_config(c), net->config());
+  const auto choice = rar::choose_surrogate_beta(net, method,
+                                                 test.images.index_select(0, picked).to(device),
+                                                 test.labels.index_select(0, picked).to(device), rule);
+  std::cout << "  [" << name << "] surrogate beta " << choice.beta << " (class agreement "
+            << percent(choice.agreement) << ", top-" << c.eval_k << " map agreement "
+            << (std::isnan(choice.map_agreement) ? std::string("not measured")
+                                                 : percent(choice.map_agreement))
+            << " on " << picked.size(0) << " images"
+            << (choice.reached ? ""
+                               : ", below " + percent(rule.threshold()) + " / " +
+                                     percent(rule.map_threshold()) + " at the largest beta")
             << ")" << std::endl;
   return choice.beta;
 }

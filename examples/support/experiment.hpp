@@ -84,8 +84,9 @@ struct EvalConfig {
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
   /// Softplus β of the surrogate; 0 chooses it per model by `rar::choose_surrogate_beta`
   /// (smallest β of 1, 3, 10, 30, 100, 300 predicting the model's class on 99 % of the attacked
-  /// images), so that every model is attacked equally hard (`--surrogate-beta auto`, the
-  /// default: a fixed β attacks a natural model through a surrogate that often disagrees with it).
+  /// images and sharing 90 % of the top-`eval_k` features of the model's maps), so that every
+  /// model is attacked equally hard (`--surrogate-beta auto`, the default: a fixed β attacks a
+  /// natural model through a surrogate that often disagrees with it).
   double surrogate_beta = 0.0;
   int64_t smoothgrad_samples = 25;  ///< noisy copies per SmoothGrad map
   double smoothgrad_stddev = 0.15;  ///< SmoothGrad noise, in pixel units
@@ -183,8 +184,9 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, tor
                     const std::string& name);
 
 /// The softplus β of the attack's surrogate for `net`: `config.surrogate_beta` when it is set
-/// (> 0), else the choice of `rar::choose_surrogate_beta` (default rule) on the test images
-/// `picked`, printed with its agreement under `name`. `evaluate` and `explain` choose on the
+/// (> 0), else the choice of `rar::choose_surrogate_beta` (default thresholds, the maps of
+/// `config.explainer` compared at k = `config.eval_k`) on the test images `picked`, printed with
+/// its class and map agreement under `name`. `evaluate` and `explain` choose on the
 /// same attacked images, so that a panel shows the attack of the table.
 double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Tensor& picked,
                                  const EvalConfig& config, torch::Device device,

@@ -1042,6 +1042,97 @@ TEST_CASE("choose_surrogate_beta picks the smallest beta of the ladder whose agr
                     Contains("threshold must lie in (0, 1], got 0"));
 }
 
+TEST_CASE("choose_surrogate_beta with an explainer also requires the surrogate's map to share the "
+          "model's top-k features",
+          "[surrogate][fidelity]") {
+  auto& task = half_task();
+  const auto x = task.x.slice(0, 0, 48);
+  const auto y = task.y.slice(0, 0, 48);
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(16));
+  const int64_t k = 8;
+  const std::vector<double> ladder = {0.05, 0.3, 1, 3, 10, 30, 100};
+  // Class and map agreement of each beta, written out: the top-k sets by torch::topk, counted
+  // by hand (not through rar::topk_intersection).
+  const torch::Tensor model_map = rar::attribution_map(ig(task.net, x, y, false)).flatten(1);
+  const torch::Tensor model_top = std::get<1>(model_map.topk(k, 1));
+  torch::Tensor predicted;
+  {
+    torch::NoGradGuard no_grad;
+    predicted = task.net->forward(x).argmax(1);
+  }
+  std::vector<double> classes, maps;
+  for (const double beta : ladder) {
+    auto smooth = rar::smooth_surrogate(task.net, beta);
+    {
+      torch::NoGradGuard no_grad;
+      classes.push_back((rar::call_model(smooth, x).argmax(1) == predicted)
+                            .to(torch::kDouble)
+                            .mean()
+                            .item<double>());
+    }
+    const torch::Tensor top =
+        std::get<1>(rar::attribution_map(ig(smooth, x, y, false)).flatten(1).topk(k, 1));
+    double shared = 0;
+    for (int64_t n = 0; n < x.size(0); ++n)
+      for (int64_t i = 0; i < k; ++i)
+        shared += (model_top[n] == top[n][i]).any().item<bool>() ? 1.0 : 0.0;
+    maps.push_back(shared / static_cast<double>(x.size(0) * k));
+  }
+  INFO("class agreements: " << torch::tensor(classes) << "\nmap agreements: " << torch::tensor(maps));
+  CHECK(maps.back() > maps.front());  // the sharper surrogate explains like the network
+  // Here the class criterion (90 %) passes at beta = 1, whose map shares about 94 % of the top-8
+  // features; the sharper surrogates share more, so the higher map thresholds move the choice up.
+  const auto class_only = rar::choose_surrogate_beta(
+      task.net, x, rar::SurrogateBetaOptions().ladder(ladder).threshold(0.9));
+  const auto strict = rar::choose_surrogate_beta(
+      task.net, ig, x, y,
+      rar::SurrogateBetaOptions().ladder(ladder).threshold(0.9).map_threshold(0.99).k(k));
+  CHECK(strict.beta > class_only.beta);
+  for (const double map_threshold : {0.0, 0.5, 0.9, 0.95, 0.97, 0.99, 1.0}) {
+    const auto options = rar::SurrogateBetaOptions().ladder(ladder).threshold(0.9).map_threshold(
+        map_threshold).k(k);
+    const auto choice = rar::choose_surrogate_beta(task.net, ig, x, y, options);
+    size_t first = 0;
+    while (first + 1 < ladder.size() &&
+           (classes[first] < 0.9 || (map_threshold > 0 && maps[first] < map_threshold)))
+      ++first;
+    const bool reached = classes[first] >= 0.9 && (map_threshold == 0 || maps[first] >= map_threshold);
+    INFO("map threshold " << map_threshold);
+    CHECK(choice.beta == ladder[first]);
+    CHECK(choice.reached == reached);
+    CHECK(choice.agreement == classes[first]);
+    REQUIRE(choice.map_agreements.size() == first + 1);
+    for (size_t i = 0; i <= first; ++i) {
+      // Maps are compared only once the class agrees (and not at all without a map threshold).
+      if (map_threshold == 0 || classes[i] < 0.9) {
+        CHECK(std::isnan(choice.map_agreements[i]));
+      } else {
+        CHECK(choice.map_agreements[i] == Approx(maps[i]).margin(1e-12));
+      }
+    }
+    if (map_threshold == 0) {
+      // Class agreement only: the choice of the overload without an explainer.
+      const auto by_class = rar::choose_surrogate_beta(task.net, x, options);
+      CHECK(by_class.beta == choice.beta);
+      CHECK(std::isnan(choice.map_agreement));
+    } else {
+      CHECK(choice.map_agreement == choice.map_agreements.back());
+      // Never a smaller beta than the class criterion alone.
+      CHECK(choice.beta >= rar::choose_surrogate_beta(task.net, x, options).beta);
+    }
+  }
+  CHECK_THROWS_WITH(rar::choose_surrogate_beta(task.net, ig, x, y,
+                                               rar::SurrogateBetaOptions().map_threshold(1.5).k(k)),
+                    Contains("rar::choose_surrogate_beta: map_threshold must lie in [0, 1] (0: no "
+                             "map criterion), got 1.5"));
+  CHECK_THROWS_WITH(rar::choose_surrogate_beta(task.net, ig, x, y, rar::SurrogateBetaOptions().k(65)),
+                    Contains("k must be in [1, 64] (the features of each map, shape [8, 8]), "
+                             "got k = 65"));
+  CHECK_THROWS_WITH(rar::choose_surrogate_beta(task.net, ig, x, y.slice(0, 0, 3),
+                                               rar::SurrogateBetaOptions().k(k)),
+                    Contains("target must hold one class per input sample, shape [48], got [3]"));
+}
+
 TEST_CASE("auto_surrogate makes the attack choose beta by agreement on its input and report it",
           "[attribution_attack][surrogate][fidelity]") {
   auto& task = half_task();
@@ -1050,8 +1141,11 @@ TEST_CASE("auto_surrogate makes the attack choose beta by agreement on its input
   const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(6));
   const auto opts = rar::AttributionAttackOptions().k(5).epsilon(0.05).iterations(4).step_size(0.02);
   const auto ladder = rar::SurrogateBetaOptions().ladder({0.3, 3, 30}).threshold(0.9);
-  const auto choice = rar::choose_surrogate_beta(task.net, x, ladder);
-  INFO("agreements: " << torch::tensor(choice.agreements));
+  // The attack chooses by class and map agreement, the maps compared at its own k.
+  const auto choice =
+      rar::choose_surrogate_beta(task.net, ig, x, y, rar::SurrogateBetaOptions(ladder).k(opts.k()));
+  INFO("agreements: " << torch::tensor(choice.agreements)
+                      << ", maps: " << torch::tensor(choice.map_agreements));
   const auto chosen = rar::attribution_attack(task.net, rar::auto_surrogate(ladder), ig, x, y, opts);
   CHECK(chosen.surrogate_beta == choice.beta);
   // The same attack as with the surrogate of that beta passed by hand.

@@ -243,7 +243,7 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
     REQUIRE(ev.code == 0);
     const std::string from_eval = choice(ev.output, "m"), from_explain = choice(x.output, "m");
     REQUIRE(!from_eval.empty());
-    CHECK(from_explain == from_eval);  // "10 (agreement 100% of N images"
+    CHECK(from_explain == from_eval);  // "10 (class agreement 100%, top-100 map agreement ..."
     const std::string beta = from_eval.substr(0, from_eval.find(' '));
     CHECK_THAT(x.output, Contains("intersection per row, surrogate beta " + beta + ":"));
   }

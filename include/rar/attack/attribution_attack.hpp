@@ -724,7 +724,7 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
 /// @param model the real network, logits `[N, C]`: labels and the reported maps come from it
 /// @param surrogate the smooth network whose map is differentiated (may be `model` itself if
 ///        its activations are smooth), or `rar::auto_surrogate()`: the attack then chooses
-///        β by agreement on `input` (`rar::choose_surrogate_beta`) and reports it
+///        β by class and map agreement on `input` (`rar::choose_surrogate_beta`) and reports it
 /// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
 ///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
 ///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
@@ -744,9 +744,12 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
   if constexpr (detail::is_auto_surrogate_v<Surrogate>) {
     detail::static_check_model<Model>();
     const char* fn = "rar::attribution_attack";
-    detail::check_input(fn, "input", input);
-    const SurrogateBetaChoice choice =
-        choose_surrogate_beta(model, input, surrogate.options);
+    // The attack's checks first (its errors, its target per sample); then class and map
+    // agreement, the maps compared as the attack compares them.
+    const detail::AttackSetup setup = detail::check_attribution_attack(fn, input, target, options);
+    const SurrogateBetaChoice choice = choose_surrogate_beta(
+        model, method, input, setup.target,
+        SurrogateBetaOptions(surrogate.options).k(options.k()).map(options.map()));
     auto smooth = smooth_surrogate(model, choice.beta);
     AttackResult result = detail::attribution_attack_with(model, smooth, method, input, target, options);
     result.surrogate_beta = choice.beta;
