@@ -53,14 +53,13 @@ torch::Tensor correctly_classified(Net& net, const Dataset& test, int64_t count,
 }
 
 
-double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Tensor& picked,
-                                 const EvalConfig& c, torch::Device device,
-                                 const std::string& name) {
+double evaluation_surrogate_beta(Net& net, const NetExplainer& method, const Dataset& test,
+                                 const torch::Tensor& picked, const EvalConfig& c,
+                                 torch::Device device, const std::string& name) {
   if (c.surrogate_beta > 0 || picked.size(0) == 0) return c.surrogate_beta;
   // One β per model, by fidelity on the images it will attack (docs/guide.md §6): the
   // surrogate must predict the model's class and share its map's top-k features.
   const auto rule = rar::SurrogateBetaOptions().k(c.eval_k);
-  const auto method = make_explainer(explainer_config(c), net->config());
   const auto choice = rar::choose_surrogate_beta(net, method,
                                                  test.images.index_select(0, picked).to(device),
                                                  test.labels.index_select(0, picked).to(device), rule);
@@ -111,7 +110,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
 
   // IN and CO under the top-k attack on correctly classified images, batched.
   const auto picked = correctly_classified(net, test, c.attack_images, device, c.batch_size);
-  const double beta = evaluation_surrogate_beta(net, test, picked, c, device, name);
+  const double beta = evaluation_surrogate_beta(net, method, test, picked, c, device, name);
   r.surrogate_beta = beta;
   auto surrogate = rar::smooth_surrogate(net, beta > 0 ? beta : 10.0);
   double in_sum = 0, co_sum = 0, in_sq = 0, co_sq = 0, kept = 0, agree = 0;

@@ -185,12 +185,13 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& config, tor
 
 /// The softplus β of the attack's surrogate for `net`: `config.surrogate_beta` when it is set
 /// (> 0), else the choice of `rar::choose_surrogate_beta` (default thresholds, the maps of
-/// `config.explainer` compared at k = `config.eval_k`) on the test images `picked`, printed with
-/// its class and map agreement under `name`. `evaluate` and `explain` choose on the
-/// same attacked images, so that a panel shows the attack of the table.
-double evaluation_surrogate_beta(Net& net, const Dataset& test, const torch::Tensor& picked,
-                                 const EvalConfig& config, torch::Device device,
-                                 const std::string& name);
+/// `method`, the caller's `make_explainer(explainer_config(config), …)`, compared at
+/// k = `config.eval_k`) on the test images `picked`, printed with its class and map agreement
+/// under `name`. `evaluate` and `explain` choose on the same attacked images, so that a panel
+/// shows the attack of the table.
+double evaluation_surrogate_beta(Net& net, const NetExplainer& method, const Dataset& test,
+                                 const torch::Tensor& picked, const EvalConfig& config,
+                                 torch::Device device, const std::string& name);
 
 /// The top-k attribution attack of an evaluation (kind, k, ε, step, iterations, seed).
 rar::AttributionAttackOptions attack_options(const EvalConfig& config);

@@ -24,7 +24,7 @@ void explain(Net& net, const Dataset& test, const EvalConfig& c, torch::Device d
       correctly_classified(net, test, std::max(count, c.attack_images), device, c.batch_size);
   if (attacked.size(0) == 0)
     throw std::runtime_error("explain: the model classifies none of the test images correctly");
-  const double beta = evaluation_surrogate_beta(net, test, attacked, c, device, name);
+  const double beta = evaluation_surrogate_beta(net, method, test, attacked, c, device, name);
   const auto picked = attacked.slice(0, 0, std::min<int64_t>(count, attacked.size(0)));
   const auto x = test.images.index_select(0, picked).to(device);
   const auto y = test.labels.index_select(0, picked).to(device);

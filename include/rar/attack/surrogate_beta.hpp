@@ -20,6 +20,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -91,11 +92,13 @@ inline void check_surrogate_beta_options(const char* fn, const SurrogateBetaOpti
 }
 
 /// The ladder walk shared by both overloads: `map_agreement(surrogate)` is called for a β whose
-/// class agreement reaches the threshold, unless it is empty (no map criterion).
+/// class agreement reaches the threshold; `nullptr` instead of a callable means no map
+/// criterion (class agreement alone decides).
 template <class Model, class MapAgreement>
 SurrogateBetaChoice walk_beta_ladder(Model& model, const torch::Tensor& x,
                                      const SurrogateBetaOptions& options,
-                                     const MapAgreement& map_agreement, bool compare_maps) {
+                                     const MapAgreement& map_agreement) {
+  constexpr bool compare_maps = !std::is_same<MapAgreement, std::nullptr_t>::value;
   torch::Tensor predicted;
   {
     torch::NoGradGuard no_grad;
@@ -114,7 +117,9 @@ SurrogateBetaChoice walk_beta_ladder(Model& model, const torch::Tensor& x,
     }
     double maps = std::numeric_limits<double>::quiet_NaN();
     const bool class_ok = agreement >= options.threshold();
-    if (class_ok && compare_maps) maps = map_agreement(smooth);
+    if constexpr (compare_maps) {
+      if (class_ok) maps = map_agreement(smooth);
+    }
     choice.agreements.push_back(agreement);
     choice.map_agreements.push_back(maps);
     choice.beta = beta;
@@ -159,8 +164,7 @@ SurrogateBetaChoice choose_surrogate_beta(Model&& model, const torch::Tensor& in
   detail::check_input(fn, "input", input);
   detail::check_surrogate_beta_options(fn, options);
   const torch::Tensor x = input.detach();
-  return detail::walk_beta_ladder(
-      model, x, options, [](auto&) { return std::numeric_limits<double>::quiet_NaN(); }, false);
+  return detail::walk_beta_ladder(model, x, options, nullptr);
 }
 
 /// The smallest β of a ladder at which `rar::smooth_surrogate(model, β)` predicts the model's
@@ -200,27 +204,21 @@ SurrogateBetaChoice choose_surrogate_beta(Model&& model, Method&& method, const 
               ": target must hold one class per input sample, shape [", input.size(0), "], got ",
               target.defined() ? target.sizes() : torch::IntArrayRef{});
   const torch::Tensor x = input.detach();
-  const bool compare_maps = options.map_threshold() > 0;
-  torch::Tensor model_map;
-  if (compare_maps) {
-    model_map = attribution_map(detail::call_explainer(fn, method, model, x, target, false),
-                                options.map())
-                    .detach();
-    const int64_t features = model_map.numel() / std::max<int64_t>(1, model_map.size(0));
-    TORCH_CHECK(options.k() >= 1 && options.k() <= features, fn,
-                ": k must be in [1, ", features, "] (the features of each map, shape ",
-                model_map.sizes().slice(1), "), got k = ", options.k());
-  }
-  return detail::walk_beta_ladder(
-      model, x, options,
-      [&](auto& smooth) {
-        const torch::Tensor map =
-            attribution_map(detail::call_explainer(fn, method, smooth, x, target, false),
-                            options.map())
-                .detach();
-        return topk_intersection(model_map, map, options.k()).mean().template item<double>();
-      },
-      compare_maps);
+  if (options.map_threshold() <= 0) return detail::walk_beta_ladder(model, x, options, nullptr);
+  const torch::Tensor model_map =
+      attribution_map(detail::call_explainer(fn, method, model, x, target, false), options.map())
+          .detach();
+  const int64_t features = model_map.numel() / std::max<int64_t>(1, model_map.size(0));
+  TORCH_CHECK(options.k() >= 1 && options.k() <= features, fn,
+              ": k must be in [1, ", features, "] (the features of each map, shape ",
+              model_map.sizes().slice(1), "), got k = ", options.k());
+  return detail::walk_beta_ladder(model, x, options, [&](auto& smooth) {
+    const torch::Tensor map =
+        attribution_map(detail::call_explainer(fn, method, smooth, x, target, false),
+                        options.map())
+            .detach();
+    return topk_intersection(model_map, map, options.k()).mean().template item<double>();
+  });
 }
 
 /// A surrogate chosen by the attack itself: passed as the surrogate of
