@@ -10,12 +10,20 @@
 //                         rows and one batch); ratio_to_chunk<c> = default / fixed c; the
 //                         target is default <= 1.1 x the best fixed chunk (scripts/bench-tables
 //                         prints ratio_to_best).
+// Roofline/<net>/<device> forward + input-gradient backward over `rows` rows of the network
+//                         (the passes IG, Captum's IG and the RAR terms are made of) against
+//                         single-precision matrix products of the same number of operations,
+//                         in the same iterations: fraction_of_sgemm = the passes' FLOP rate /
+//                         torch::mm's (fraction_fwd_of_sgemm for the forward alone). It says
+//                         how much of the core's attainable rate LibTorch's kernels reach on
+//                         these passes, i.e. how much any reordering of them could still gain.
 // DeepLIFT/<device>       time of rar::deeplift on a Sequential MNIST CNN, with the default
 //                         zero reference (shared:1, run as one row) or a reference tensor per
 //                         sample (shared:0); ratio_to_2fwd_bwd = time / (forward of x + forward
 //                         of x' + one input-gradient backward over the N inputs), target <= 1.5;
 //                         ratio_to_fwd_bwd_2n = time / (forward + backward over [x; x']).
 #include <algorithm>
+#include <cmath>
 #include <rar/rar.hpp>
 
 #include "support.hpp"
@@ -81,6 +89,45 @@ void bm_ig_batching(benchmark::State& state, const rar::examples::NetConfig& con
   paired(
       state, device, [&] { benchmark::DoNotOptimize(rar::integrated_gradients(net, x, options)); },
       fixed, static_cast<double>(n));
+}
+
+// Args: {rows}.
+void bm_roofline(benchmark::State& state, const rar::examples::NetConfig& config,
+                 torch::Device device) {
+  const int64_t rows = state.range(0);
+  auto net = rar::bench::make_net(config, device);
+  const torch::Tensor x = rar::bench::images(config, rows, device);
+  const torch::Tensor y = rar::bench::predicted(net, x);
+  const double pass_flops = 2 * rar::bench::forward_flops(config) * static_cast<double>(rows);
+  auto fwd_bwd = [&] {
+    const torch::Tensor p = x.detach().requires_grad_(true);
+    const torch::Tensor s = rar::score::logit(net->forward(p), y);
+    benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
+  };
+  auto forward = [&] {
+    torch::NoGradGuard no_grad;
+    benchmark::DoNotOptimize(net->forward(x));
+  };
+  // Matrix products [256, 1024] x [1024, 1024] (0.54 GFLOP each), as many as give the passes'
+  // operation count.
+  const torch::Tensor a = torch::randn({256, 1024}, torch::TensorOptions().device(device));
+  const torch::Tensor b = torch::randn({1024, 1024}, torch::TensorOptions().device(device));
+  const double mm_flops = 2.0 * 256 * 1024 * 1024;
+  const int64_t products = std::max<int64_t>(1, std::llround(pass_flops / mm_flops));
+  auto sgemm = [&] {
+    for (int64_t i = 0; i < products; ++i) benchmark::DoNotOptimize(torch::mm(a, b));
+  };
+  const double seconds = paired(state, device, fwd_bwd, {{"sgemm", sgemm}, {"forward", forward}},
+                                static_cast<double>(rows));
+  const double sgemm_rate = static_cast<double>(products) * mm_flops /
+                            (1e-3 * state.counters["sgemm_ms"].value);
+  const double forward_rate = pass_flops / 2 / (1e-3 * state.counters["forward_ms"].value);
+  state.counters.erase("ratio_to_sgemm");  // the two sides differ by the rounding of `products`
+  state.counters["gflops"] = pass_flops / seconds / 1e9;
+  state.counters["forward_gflops"] = forward_rate / 1e9;
+  state.counters["sgemm_gflops"] = sgemm_rate / 1e9;
+  state.counters["fraction_of_sgemm"] = pass_flops / seconds / sgemm_rate;
+  state.counters["fraction_fwd_of_sgemm"] = forward_rate / sgemm_rate;
 }
 
 // The paper's MNIST CNN written as a torch::nn::Sequential (what rar::deeplift takes).
@@ -174,6 +221,14 @@ void register_attribution() {
         }
       }
       if (cpu) g->MinTime(0.5);
+      auto* r = benchmark::RegisterBenchmark(
+          ("Roofline/" + std::string(net_name) + "/" + device_name).c_str(),
+          [config = config, device = device](benchmark::State& s) {
+            bm_roofline(s, config, device);
+          });
+      r->ArgNames({"rows"})->Args({16})->Args({256})->Args({1024});
+      r->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (cpu) r->MinTime(0.5);
     }
     auto* d = benchmark::RegisterBenchmark(
         ("DeepLIFT/mnist_cnn/" + device_name).c_str(),

@@ -16,15 +16,22 @@ Written with Debian's python3-torch only, the same LibTorch as rar's build, one 
 * ``attack``: the Ghorbani top-k attribution attack on a test set one image at a time, the loop
   of the official evaluation code, at the settings of rar_bench's Eval/attack case.
 
+With ``--profile``, instead: one IG-NORM step of the paper-width network under
+``torch.profiler``, its time split by kind of operator (docs/performance.md, "Where the time
+goes"): convolutions, matrix products, activations and pooling, zero fills and gradient sums,
+copies, the rest.
+
 Prints one JSON object: {"context": {...}, "benchmarks": [{"name", "ms", "runs"}, ...]}, the
 median time of each case. scripts/bench runs this next to rar_bench and scripts/bench-tables
 prints the ratios.
 
     python3 benchmarks/reference.py [--threads 1] [--repetitions 5] [--only ig,ig_norm,ig_sum_norm,attack]
+    python3 benchmarks/reference.py --profile
 """
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -181,14 +188,62 @@ def topk_attack_one_image(model, smooth, x, y, k, epsilon, step_size, iterations
     return best
 
 
+# Operator kinds of the profile, by the operators' self time.
+OPERATOR_KINDS = (
+    ("convolutions", ("aten::mkldnn_convolution", "aten::convolution_backward",
+                      "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
+                      "aten::slow_conv_transpose2d")),
+    ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
+    ("activations and pooling", ("aten::threshold_backward", "aten::clamp_min", "aten::relu",
+                                 "aten::max_pool2d_with_indices",
+                                 "aten::max_pool2d_with_indices_backward", "aten::gather",
+                                 "aten::_log_softmax", "aten::_log_softmax_backward_data",
+                                 "aten::nll_loss_forward", "aten::nll_loss_backward")),
+    ("zero fills and gradient sums", ("aten::fill_", "aten::zero_", "aten::add", "aten::add_")),
+    ("copies", ("aten::copy_", "aten::cat", "aten::clone")),
+)
+
+
+def profile_step():
+    """Prints one IG-NORM step's operator time by kind (the paper-width CNN, the quick settings)."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.manual_seed(0)
+    model = MnistCNN().train()
+    x = images(50, 1, 28)
+    torch.manual_seed(3)
+    y = torch.randint(0, 10, (50,))
+    step = lambda: robust_ig_step(model, x, y, 10, 5, 5, 0.3, 0.01, 1.0, False)
+    step()  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    print("| operators | ms | share |\n|---|---:|---:|")
+    counted = 0
+    for kind, names in OPERATOR_KINDS:
+        us = sum(self_us.get(n, 0) for n in names)
+        counted += us
+        print(f"| {kind} | {us / 1e3:.0f} | {100 * us / total:.1f} % |")
+    print(f"| the rest (autograd bookkeeping, views, small operators) | {(total - counted) / 1e3:.0f} "
+          f"| {100 * (total - counted) / total:.1f} % |")
+    print(f"| **step** | **{total / 1e3:.0f}** | 100 % |")
+    top = sorted(self_us.items(), key=lambda kv: -kv[1])[:12]
+    print("\nlargest operators: " + ", ".join(f"{k} {v / 1e3:.0f} ms" for k, v in top))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--only", default="",
                         help="comma-separated: ig, ig_norm, ig_sum_norm, attack")
+    parser.add_argument("--profile", action="store_true",
+                        help="print one IG-NORM step's time by kind of operator instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.profile:
+        profile_step()
+        return
     only = set(filter(None, args.only.split(",")))
     results = []
 
@@ -247,6 +302,7 @@ def main():
             for i in range(x.size(0))], repetitions=min(args.repetitions, 3))
 
     context = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+               "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "library default"),
                "python": sys.version.split()[0]}
     json.dump({"context": context, "benchmarks": results}, sys.stdout, indent=1)
     print()

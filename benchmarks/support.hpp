@@ -45,6 +45,39 @@ inline examples::NetConfig gtsrb_resnet() {
   return c;
 }
 
+/// Floating-point operations of one forward pass of one row through `config`'s network: twice
+/// the multiply-adds of its convolutions and linear layers (activations, pooling, additions and
+/// the standardization are not counted). An input-gradient backward has the same multiply-adds
+/// (each layer's transpose), so forward + backward is twice this.
+inline double forward_flops(const examples::NetConfig& config) {
+  const double s = static_cast<double>(config.image_size);
+  const double in = static_cast<double>(config.in_channels);
+  double macs = 0;
+  if (config.arch == examples::Architecture::mnist_cnn) {
+    const double c1 = static_cast<double>(config.conv1), c2 = static_cast<double>(config.conv2);
+    const double fc = static_cast<double>(config.fc);
+    macs = in * c1 * 25 * s * s + c1 * c2 * 25 * (s / 2) * (s / 2) +
+           c2 * (s / 4) * (s / 4) * fc + fc * static_cast<double>(config.classes);
+    return 2 * macs;
+  }
+  // ResNet: 3×3 stem to 16 channels, then 3 stages of `units_per_stage` units (two 3×3
+  // convolutions, a 1×1 shortcut where the shape changes), global pooling, one linear layer.
+  double channels = 16, side = s;
+  macs = in * 16 * 9 * s * s;
+  for (int stage = 0; stage < 3; ++stage) {
+    const double width = static_cast<double>(16 << stage);
+    for (int64_t unit = 0; unit < config.units_per_stage; ++unit) {
+      const bool down = stage > 0 && unit == 0;
+      if (down) side /= 2;
+      macs += channels * width * 9 * side * side + width * width * 9 * side * side;
+      if (down || channels != width) macs += channels * width * side * side;
+      channels = width;
+    }
+  }
+  macs += channels * static_cast<double>(config.classes);
+  return 2 * macs;
+}
+
 /// A network with seeded weights, in eval mode, float32, on `device`.
 inline examples::Net make_net(const examples::NetConfig& config, const torch::Device& device) {
   torch::manual_seed(0);
@@ -145,6 +178,13 @@ inline void add_context() {
     benchmark::AddCustomContext("malloc", configure_malloc());
     benchmark::AddCustomContext("libtorch", TORCH_VERSION);
     benchmark::AddCustomContext("intra_op_threads", std::to_string(at::get_num_threads()));
+    // OpenBLAS's pthread build would otherwise run LibTorch's matrix products on every core:
+    // one thread, as LibTorch's own operators, unless OPENBLAS_NUM_THREADS says otherwise.
+    const char* openblas = std::getenv("OPENBLAS_NUM_THREADS");
+    benchmark::AddCustomContext(
+        "openblas_threads", examples::single_threaded_openblas()
+                                ? std::string("1 (set by rar_bench)")
+                                : std::string(openblas != nullptr ? openblas : "library default"));
     benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "yes" : "no");
     return true;
   }();
