@@ -54,9 +54,8 @@ void bm_integrated_gradients(benchmark::State& state, const rar::examples::NetCo
   auto fwd_bwd = [&] {
     for (int64_t start = 0; start < n * m; start += step) {
       const int64_t stop = std::min(n * m, start + step);
-      const torch::Tensor p = rows.slice(0, start, stop).detach().requires_grad_(true);
-      const torch::Tensor s = rar::score::logit(net->forward(p), row_targets.slice(0, start, stop));
-      benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
+      benchmark::DoNotOptimize(rar::bench::logit_input_gradient(
+          net, rows.slice(0, start, stop), row_targets.slice(0, start, stop)));
     }
   };
   paired(
@@ -99,11 +98,7 @@ void bm_roofline(benchmark::State& state, const rar::examples::NetConfig& config
   const torch::Tensor x = rar::bench::images(config, rows, device);
   const torch::Tensor y = rar::bench::predicted(net, x);
   const double pass_flops = 2 * rar::bench::forward_flops(config) * static_cast<double>(rows);
-  auto fwd_bwd = [&] {
-    const torch::Tensor p = x.detach().requires_grad_(true);
-    const torch::Tensor s = rar::score::logit(net->forward(p), y);
-    benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
-  };
+  auto fwd_bwd = [&] { benchmark::DoNotOptimize(rar::bench::logit_input_gradient(net, x, y)); };
   auto forward = [&] {
     torch::NoGradGuard no_grad;
     benchmark::DoNotOptimize(net->forward(x));
@@ -170,9 +165,7 @@ void bm_deeplift(benchmark::State& state, torch::Device device) {
   const torch::Tensor both = torch::cat({x, reference});
   const torch::Tensor both_targets = torch::cat({y, y});
   auto fwd_bwd_2n = [&] {
-    const torch::Tensor p = both.detach().requires_grad_(true);
-    const torch::Tensor s = rar::score::logit(net->forward(p), both_targets);
-    benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
+    benchmark::DoNotOptimize(rar::bench::logit_input_gradient(net, both, both_targets));
   };
   paired(
       state, device, [&] { benchmark::DoNotOptimize(rar::deeplift(net, x, options)); },

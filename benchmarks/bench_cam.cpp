@@ -100,9 +100,7 @@ void bm_gradient_shap(benchmark::State& state, torch::Device device) {
   const torch::Tensor rows = rar::bench::images(config, n * samples, device);
   const torch::Tensor row_targets = y.repeat_interleave(samples);
   auto fwd_bwd = [&] {
-    const torch::Tensor p = rows.detach().requires_grad_(true);
-    const torch::Tensor s = rar::score::logit(net->forward(p), row_targets);
-    benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
+    benchmark::DoNotOptimize(rar::bench::logit_input_gradient(net, rows, row_targets));
   };
   paired(
       state, device, [&] { benchmark::DoNotOptimize(rar::gradient_shap(net, x, opts)); },

@@ -43,11 +43,7 @@ void bm_lrp(benchmark::State& state, torch::Device device) {
   auto options = rar::LRPOptions().target(y);
   if (gamma) options.rule(0, rar::LRPRule::gamma()).rule(3, rar::LRPRule::gamma());
   // The limit: one forward and one input-gradient backward over the N inputs.
-  auto fwd_bwd = [&] {
-    const torch::Tensor p = x.detach().requires_grad_(true);
-    const torch::Tensor s = rar::score::logit(net->forward(p), y);
-    benchmark::DoNotOptimize(torch::autograd::grad({s.sum()}, {p})[0]);
-  };
+  auto fwd_bwd = [&] { benchmark::DoNotOptimize(rar::bench::logit_input_gradient(net, x, y)); };
   paired(
       state, device, [&] { benchmark::DoNotOptimize(rar::lrp(net, x, options)); },
       {{"fwd_bwd", fwd_bwd}}, static_cast<double>(n));

@@ -5,6 +5,7 @@
 /// same run (docs/performance.md lists the references and what bounds each ratio).
 
 #include <ATen/Parallel.h>
+#include <rar/core/score.hpp>
 #include <benchmark/benchmark.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -99,6 +100,16 @@ template <class Model>
 torch::Tensor predicted(Model& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   return model->forward(x).argmax(1);
+}
+
+/// The limit most attribution benchmarks are compared with: one forward of `model` over `rows`
+/// and one backward of the summed `target` logits w.r.t. the rows. Returns that gradient.
+template <class Model>
+torch::Tensor logit_input_gradient(Model& model, const torch::Tensor& rows,
+                                   const torch::Tensor& target) {
+  const torch::Tensor p = rows.detach().requires_grad_(true);
+  const torch::Tensor s = rar::score::logit(model->forward(p), target);
+  return torch::autograd::grad({s.sum()}, {p})[0];
 }
 
 /// Waits for the device's queued work (a no-op on the CPU).
