@@ -2,6 +2,7 @@
 #include "support/experiment.hpp"
 
 #include "support/compare.hpp"
+#include "support/frontier.hpp"
 #include "support/heap.hpp"
 #include "support/names.hpp"
 
@@ -224,6 +225,25 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                         "ascent steps of the inner maximization and of Madry's PGD (default: the "
                         "preset's)")
       ->check(CLI::NonNegativeNumber);
+  double train_inner_step = -1;
+  train_cmd->add_option("--inner-step-size", train_inner_step,
+                        "step size of the inner ascent (and of Madry's PGD; default: the "
+                        "preset's)")
+      ->check(CLI::PositiveNumber);
+  std::string train_quadrature, train_inner_objective;
+  train_cmd->add_option("--quadrature", train_quadrature,
+                        "rule of the RAR terms' IG points: riemann-right (the paper's) or "
+                        "gauss-legendre (default: the preset's)")
+      ->check(CLI::IsMember({"riemann-right", "gauss-legendre"}));
+  train_cmd->add_option("--inner-objective", train_inner_objective,
+                        "what the RAR terms' inner ascent climbs: full (the term's objective) or "
+                        "loss (the loss alone, first order; default: the preset's)")
+      ->check(CLI::IsMember({"full", "loss"}));
+  int64_t train_penalty_every = 0;
+  train_cmd->add_option("--penalty-every", train_penalty_every,
+                        "the RAR terms' attribution penalty on every k-th step only, weighted k "
+                        "(default: the preset's)")
+      ->check(CLI::PositiveNumber);
   double train_lambda = -1;
   train_cmd->add_option("--lambda", train_lambda,
                         "weight lambda of the IG-NORM and input-gradient regularizers "
@@ -283,6 +303,38 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   add_eval_options(compare_cmd, compare_flags);
   add_explainer(compare_cmd, compare_flags.explainer);
 
+  Common frontier_c;
+  EvalFlags frontier_flags;
+  std::string frontier_methods, frontier_prefix = "frontier", frontier_budgets;
+  int64_t frontier_train_limit = 0, frontier_batch = 0;
+  bool frontier_resume = false;
+  auto* frontier_cmd = app.add_subcommand(
+      "frontier",
+      "robustness against training time: train each method once, snapshot it at each budget, "
+      "then print NA, AA, IN, CO of every snapshot and plot them against training seconds");
+  add_common(frontier_cmd, frontier_c, mnist);
+  frontier_cmd->add_option("--methods", frontier_methods,
+                           "comma-separated training methods (default: natural, madry, ig-norm, "
+                           "ig-sum-norm, ig-sum-norm-fast)");
+  frontier_cmd->add_option("--budgets", frontier_budgets,
+                           "comma-separated training seconds, increasing, at which each method is "
+                           "snapshotted and evaluated (default: 30,60,120,240,480,960)");
+  frontier_cmd->add_option("--train-images", frontier_train_limit,
+                           "use only the first N training images")
+      ->check(CLI::PositiveNumber);
+  frontier_cmd->add_option("--train-batch-size", frontier_batch,
+                           "images per training step, every method (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  frontier_cmd->add_option("--results", frontier_prefix,
+                           "write <prefix>.csv, .json, .png, the state <prefix>.state, the "
+                           "checkpoints <prefix>.<method>.pt and the snapshots "
+                           "<prefix>.<method>.<budget>s.pt (default: frontier)");
+  frontier_cmd->add_flag("--resume", frontier_resume,
+                         "keep the snapshots <prefix>.state has evaluated, continue training "
+                         "from the checkpoints");
+  add_eval_options(frontier_cmd, frontier_flags);
+  add_explainer(frontier_cmd, frontier_flags.explainer);
+
   std::string model_path, out_dir = "explain";
   int64_t count = 6;
   auto* explain_cmd = app.add_subcommand(
@@ -326,6 +378,14 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (train_ig_steps > 0) train.ig_steps = train_ig_steps;
       if (train_inner_stride > 0) train.inner_stride = train_inner_stride;
       if (train_inner_steps >= 0) train.attack_steps = train_inner_steps;
+      if (train_inner_step > 0) train.attack_step_size = train_inner_step;
+      if (!train_quadrature.empty())
+        train.quadrature = train_quadrature == "gauss-legendre" ? rar::Quadrature::gauss_legendre
+                                                                : rar::Quadrature::riemann_right;
+      if (!train_inner_objective.empty())
+        train.inner_objective = train_inner_objective == "loss" ? rar::InnerObjective::loss
+                                                                : rar::InnerObjective::full;
+      if (train_penalty_every > 0) train.penalty_every = train_penalty_every;
       if (train_lambda >= 0) train.lambda = train_lambda;
       if (train_beta >= 0) train.beta = train_beta;
       const Dataset data = first(load(kind, train_c, Split::train), train_limit);
@@ -405,6 +465,61 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
           compare(train_config, data, test, eval, config, pick_device(compare_c.device));
       std::cout << "\nall " << rows.size() << " methods:";
       report_comparison(rows, config.seconds, config.prefix);
+      std::cout << "wrote " << config.prefix << ".csv, " << config.prefix << ".json and "
+                << config.prefix << ".png" << std::endl;
+    } else if (frontier_cmd->parsed()) {
+      const auto kind = resolve(dataset, frontier_c);
+      FrontierConfig config;
+      // Checked before anything loads: a bad name or budget costs nothing.
+      try {
+        config.methods = parse_method_list(
+            frontier_methods.empty() ? "natural,madry,ig-norm,ig-sum-norm,ig-sum-norm-fast"
+                                     : frontier_methods);
+      } catch (const std::exception& e) {
+        throw std::invalid_argument(std::string("--methods: ") + e.what());
+      }
+      if (!frontier_budgets.empty()) config.budgets = parse_budgets(frontier_budgets);
+      apply_threads(frontier_c);
+      const EvalConfig eval = eval_config(kind, frontier_c, frontier_flags);
+      config.prefix = frontier_prefix;
+      config.resume = frontier_resume;
+      std::ostringstream settings;
+      settings << "program=" << program << " dataset=" << static_cast<int>(kind)
+               << " data=" << frontier_c.data << " preset=" << frontier_c.preset << " budgets=";
+      for (const double b : config.budgets) settings << b << ";";
+      settings << " train-images=" << frontier_train_limit
+               << " train-batch-size=" << frontier_batch << " seed=" << frontier_c.seed
+               << " accuracy-images=" << eval.accuracy_images
+               << " attack-images=" << eval.attack_images
+               << " attack-iterations=" << eval.attack_iterations
+               << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
+               << " strength-images=" << eval.strength_images
+               << " surrogate-beta=" << eval.surrogate_beta
+               << " explainer=" << explainer_name(eval.explainer);
+      config.settings = settings.str();
+      config.title = table_entry(kMnistDatasets, kind == DatasetKind::mnist
+                                                     ? DatasetKind::mnist
+                                                     : DatasetKind::fashion_mnist)
+                         .title;
+      if (kind == DatasetKind::gtsrb) config.title = "GTSRB";
+      if (kind == DatasetKind::flower) config.title = "Flower-17";
+      config.title += ", " + frontier_c.preset + " preset: robustness against training time";
+      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
+      if (!note.empty()) std::cout << note << std::endl;
+      const Dataset data = first(load(kind, frontier_c, Split::train), frontier_train_limit);
+      const Dataset test = load(kind, frontier_c, Split::test);
+      auto train_config = [&](Method method) {
+        TrainConfig train;
+        EvalConfig unused;
+        apply_preset(kind, frontier_c.preset, method, train, unused);
+        train.seed = frontier_c.seed;
+        if (frontier_batch > 0) train.batch_size = frontier_batch;
+        return train;
+      };
+      const auto rows =
+          frontier(train_config, data, test, eval, config, pick_device(frontier_c.device));
+      std::cout << "\nall " << rows.size() << " snapshots:";
+      report_frontier(rows, config.prefix, config.title);
       std::cout << "wrote " << config.prefix << ".csv, " << config.prefix << ".json and "
                 << config.prefix << ".png" << std::endl;
     } else if (explain_cmd->parsed()) {

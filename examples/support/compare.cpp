@@ -22,7 +22,14 @@ std::string checkpoint_path(const std::string& prefix, Method method) {
   return prefix + "." + method_name(method) + ".pt";
 }
 
-// Writes `text` to `path` atomically: to `<path>.tmp`, then renamed over `path`.
+const CompareRow* find_row(const std::vector<CompareRow>& rows, Method method) {
+  for (const auto& row : rows)
+    if (row.method == method) return &row;
+  return nullptr;
+}
+
+}  // namespace
+
 void write_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
@@ -35,14 +42,6 @@ void write_atomically(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path, ec);
   if (ec) throw std::runtime_error(path + ": cannot move into place: " + ec.message());
 }
-
-const CompareRow* find_row(const std::vector<CompareRow>& rows, Method method) {
-  for (const auto& row : rows)
-    if (row.method == method) return &row;
-  return nullptr;
-}
-
-}  // namespace
 
 double CompareRow::seconds_per_step() const {
   return steps > 0 ? train_seconds / static_cast<double>(steps)

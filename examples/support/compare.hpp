@@ -55,6 +55,10 @@ std::vector<CompareRow> compare(const std::function<TrainConfig(Method)>& train_
 void report_comparison(const std::vector<CompareRow>& rows, double budget_seconds,
                        const std::string& prefix);
 
+/// Writes `text` to `path` atomically: to `<path>.tmp`, then renamed over `path`; throws a
+/// one-line error naming `path` when either fails.
+void write_atomically(const std::string& path, const std::string& text);
+
 /// The state file of a comparison: its settings line and its finished rows. Written
 /// atomically (temporary file, then rename) after each method.
 void write_compare_state(const std::string& path, const std::string& settings,

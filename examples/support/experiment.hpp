@@ -25,6 +25,7 @@ enum class Method {
   madry,          ///< cross-entropy at the PGD point (Madry et al.)
   ig_norm,        ///< cross-entropy + λ·max ‖IG‖₁ (Chen et al.)
   ig_sum_norm,    ///< max [ℓ + β‖IG‖₁] (Chen et al.)
+  ig_sum_norm_fast,  ///< IG-SUM-NORM with the cheaper-training recipe (`IGSumNormOptions::fast`)
   input_grad,     ///< cross-entropy + λ·ε‖∇ℓ‖₁, IG's first-order term
   ssr,            ///< smoothed surface regularization (Wang et al. 2020)
   art,            ///< attributional robustness training (Singh et al. 2020)
@@ -41,6 +42,12 @@ struct TrainConfig {
   int64_t inner_stride = 5;   ///< inner maximization uses every stride-th point
   int64_t attack_steps = 40;  ///< inner (and Madry PGD) ascent steps
   double attack_step_size = 0.01;
+  /// The RAR terms' cheaper-training levers (docs/methods.md, "Cheaper robust training"):
+  /// the rule of the m IG points, what the inner ascent climbs, and the penalty on every k-th
+  /// step only (weighted k).
+  rar::Quadrature quadrature = rar::Quadrature::riemann_right;
+  rar::InnerObjective inner_objective = rar::InnerObjective::full;
+  int64_t penalty_every = 1;
   double lambda = 1.0;  ///< IG-NORM / input-gradient weight
   double beta = 0.1;    ///< IG-SUM-NORM and distributional weight of ‖IG‖₁
   double ssr_alpha = 0.3;                      ///< SSR: weight α of the penalty against CE
@@ -159,9 +166,12 @@ struct TrainProgress {
 /// `resume` and an existing checkpoint, training continues where it stopped; batches and random
 /// starts depend only on (seed, step), so the resumed run matches an uninterrupted one. The
 /// time budget `max_seconds` counts the training time recorded in the checkpoint too; the loop
-/// stops at the first step that ends past it.
+/// stops at the first step that ends past it. `after_step`, when given, is called after every
+/// step with the progress so far, before that step's checkpoint is written (so a checkpoint
+/// never runs ahead of what the callback saw; `frontier` saves its snapshots there).
 TrainProgress train(Net& net, const Dataset& data, const TrainConfig& config, torch::Device device,
-                    const std::string& checkpoint, bool resume);
+                    const std::string& checkpoint, bool resume,
+                    const std::function<void(Net&, const TrainProgress&)>& after_step = {});
 
 /// Saves `net` (and optimizer state, step, training wall-clock and CPU seconds when `time` is
 /// given) to `path` atomically.

@@ -17,6 +17,8 @@ constexpr Named<Method> kMethods[] = {{Method::natural, "natural", "NATURAL"},
                                       {Method::madry, "madry", "Madry"},
                                       {Method::ig_norm, "ig-norm", "IG-NORM"},
                                       {Method::ig_sum_norm, "ig-sum-norm", "IG-SUM-NORM"},
+                                      {Method::ig_sum_norm_fast, "ig-sum-norm-fast",
+                                       "IG-SUM-NORM-FAST"},
                                       {Method::input_grad, "input-grad", "INPUT-GRAD"},
                                       {Method::ssr, "ssr", "SSR"},
                                       {Method::art, "art", "ART"},
@@ -59,6 +61,9 @@ std::vector<Method> parse_method_list(const std::string& names) {
 std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> make_objective(
     const TrainConfig& c, int64_t step) {
   const uint64_t seed = c.seed * 1000003ULL + static_cast<uint64_t>(step);
+  // The term is built anew each step: `penalty_every` counts steps through first_call. Its
+  // random starts then draw from the stream (seed, step % penalty_every): one per step.
+  const auto phase = static_cast<uint64_t>(step % std::max<int64_t>(1, c.penalty_every));
   auto wrap = [](auto term) {
     return [term](Net& net, const torch::Tensor& x, const torch::Tensor& y) {
       return term(net, x, y);
@@ -81,6 +86,10 @@ std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> m
                                                           .attack_steps(c.attack_steps)
                                                           .attack_step_size(c.attack_step_size)
                                                           .lambda(c.lambda)
+                                                          .quadrature(c.quadrature)
+                                                          .inner_objective(c.inner_objective)
+                                                          .penalty_every(c.penalty_every)
+                                                          .first_call(phase)
                                                           .seed(seed)));
     case Method::ig_sum_norm:
       return wrap(rar::ig_sum_norm(rar::IGSumNormOptions()
@@ -90,7 +99,20 @@ std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&)> m
                                        .attack_steps(c.attack_steps)
                                        .attack_step_size(c.attack_step_size)
                                        .beta(c.beta)
+                                       .quadrature(c.quadrature)
+                                       .inner_objective(c.inner_objective)
+                                       .penalty_every(c.penalty_every)
+                                       .first_call(phase)
                                        .seed(seed)));
+    case Method::ig_sum_norm_fast:
+      // The recipe's levers at the preset's ball, weight and seed (docs/methods.md).
+    {
+      const auto fast = rar::IGSumNormOptions::fast(c.epsilon).beta(c.beta);
+      return wrap(rar::ig_sum_norm(
+          rar::IGSumNormOptions(fast)
+              .first_call(static_cast<uint64_t>(step % fast.penalty_every()))
+              .seed(seed)));
+    }
     case Method::input_grad:
       return wrap(rar::cross_entropy() +
                   rar::input_gradient_norm(

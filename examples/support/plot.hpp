@@ -28,5 +28,29 @@ struct ScatterPanel {
 void write_scatter_plot(const std::string& path, const std::vector<ScatterPanel>& panels,
                         const std::vector<std::string>& series);
 
+/// One panel of a line plot: series i is the polyline through (x[i][j], y[i][j]) (NaN points
+/// are skipped); `log_x` spaces the x axis logarithmically (x > 0, ticks at 1, 2, 5 × 10^k).
+struct LinePanel {
+  std::string title, x_label, y_label;
+  std::vector<std::vector<double>> x, y;
+  bool log_x = false;
+};
+
+/// Writes the panels in a grid of `columns` to `path` (PNG), each series a colored polyline
+/// with markers, one legend naming the series by color, and `title` above (none when empty).
+///
+/// Example:
+/// @code
+/// LinePanel in{"IN against training time", "training seconds", "IN (%)",
+///              {{30, 60, 120}}, {{40.1, 51.2, 58.3}}, true};
+/// write_line_plot("frontier.png", {in}, {"IG-SUM-NORM"}, "Fashion-MNIST", 2);
+/// @endcode
+/// @throws std::invalid_argument when a panel's x and y do not have one polyline per series
+/// (of equal lengths) or a log axis has a value <= 0; std::runtime_error naming `path` when it
+/// cannot be written
+void write_line_plot(const std::string& path, const std::vector<LinePanel>& panels,
+                     const std::vector<std::string>& series, const std::string& title,
+                     int columns);
+
 }  // namespace examples
 }  // namespace rar

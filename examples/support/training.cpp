@@ -14,7 +14,8 @@ namespace rar {
 namespace examples {
 
 TrainProgress train(Net& net, const Dataset& data, const TrainConfig& c, torch::Device device,
-                    const std::string& checkpoint, bool resume) {
+                    const std::string& checkpoint, bool resume,
+                    const std::function<void(Net&, const TrainProgress&)>& after_step) {
   if (data.size() < c.batch_size)
     throw std::runtime_error("training set has " + std::to_string(data.size()) +
                              " images, fewer than one batch of " + std::to_string(c.batch_size));
@@ -105,6 +106,7 @@ TrainProgress train(Net& net, const Dataset& data, const TrainConfig& c, torch::
       loss_sum = 0;
       loss_count = 0;
     }
+    if (after_step) after_step(net, progress());
     if (!checkpoint.empty() &&
         ((c.checkpoint_every > 0 && step % c.checkpoint_every == 0) ||
          (c.checkpoint_seconds > 0 && seconds_since(last_save) >= c.checkpoint_seconds))) {

@@ -48,6 +48,12 @@ struct InnerMaxDiagnostics {
   std::vector<double> objective;
 };
 
+/// What the inner maximization of a robust-IG term climbs (`IGNormOptions::inner_objective`).
+enum class InnerObjective {
+  full,  ///< the term's own objective: λ‖IG‖₁, or ℓ(x′) + β‖IG‖₁ (the paper's)
+  loss   ///< the loss ℓ(x′) alone: first-order projected ascent, as Madry's PGD
+};
+
 // The fields shared by IGNormOptions and IGSumNormOptions (each struct declares them itself,
 // so that chained setters return the right type).
 #define RAR_ROBUST_IG_FIELDS                                                               \
@@ -75,10 +81,30 @@ struct InnerMaxDiagnostics {
   /** Seed of the random starts: call i of the term draws from the stream (seed, i)        \
       (`ascent().seed()`). */                                                              \
   RAR_ARG_ALIAS(uint64_t, ascent, seed, seed);                                             \
-  /** IG points m on the path x → x′ (right Riemann, α_k = k/m, k = 1..m). */         \
+  /** IG points m on the path x → x′ (right Riemann, α_k = k/m, k = 1..m, by default). */ \
   RAR_ARG(int64_t, steps) = 50;                                                            \
-  /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..). */          \
+  /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..); with another \
+      `quadrature` it uses that rule with m / inner_stride points. */                      \
   RAR_ARG(int64_t, inner_stride) = 5;                                                      \
+  /** The rule of the m IG points (default: right Riemann, the paper's). A cheaper-training \
+      lever: Gauss-Legendre with 2-3 points integrates a smooth path about as well as 10    \
+      right-Riemann points (docs/methods.md, "Cheaper robust training"). */                \
+  RAR_ARG(Quadrature, quadrature) = Quadrature::riemann_right;                             \
+  /** What the inner ascent climbs: the term's own objective (`full`, default: a double     \
+      backward per step) or the loss ℓ(x′) alone (`loss`: first order, as PGD; for IG-NORM  \
+      Σ IG = ℓ(x′) − ℓ(x) ≤ ‖IG‖₁, a lower bound that the paper's one-layer theorem makes   \
+      tight). A cheaper-training lever. */                                                  \
+  RAR_ARG(InnerObjective, inner_objective) = InnerObjective::full;                         \
+  /** The attribution penalty on every k-th call only, weighted k (unbiased over k calls):   \
+      on the other calls IG-NORM and ig_sum return 0 without any work, and IG-SUM-NORM       \
+      returns max ℓ(x′) (Madry's objective, inner ascent on the loss). 1 (default): every   \
+      call. Which calls: those whose index (`first_call` + calls so far) is a multiple of k. \
+      A cheaper-training lever. */                                                          \
+  RAR_ARG(int64_t, penalty_every) = 1;                                                     \
+  /** The index of the term's first call (default 0): call i of the term draws its random   \
+      start from the stream (seed, first_call + i), and `penalty_every` counts from it. A    \
+      loop that builds the term anew each step passes the step here. */                     \
+  RAR_ARG(uint64_t, first_call) = 0;                                                       \
   /** The start of the ascent as a function of the batch x (x's shape; projected onto the  \
       ball and range). Set, it replaces random_start and draws nothing from the seed. */   \
   RAR_ARG(std::function<torch::Tensor(const torch::Tensor&)>, start);                      \
@@ -128,6 +154,42 @@ struct IGSumNormOptions {
   RAR_ROBUST_IG_FIELDS;
   /// Weight β of ‖IG‖₁ next to the loss at x′.
   RAR_ARG(double, beta) = 0.1;
+
+ public:
+  /// The cheaper-training recipe at radius `epsilon` (L∞): the levers that moved the
+  /// robustness-per-second frontier on Fashion-MNIST (docs/methods.md, "Cheaper robust
+  /// training"). The inner maximization climbs the loss alone (`InnerObjective::loss`, first
+  /// order) with `kFastInnerSteps` steps of `kFastStepFraction`·ε from a random start, and the
+  /// objective at the maximizer takes IG with `kFastPoints` point(s); β, the range, the seed
+  /// and every other field keep their defaults and can be set as usual.
+  ///
+  /// Example:
+  /// @code
+  /// auto objective = rar::ig_sum_norm(rar::IGSumNormOptions::fast(0.1).beta(0.1));
+  /// @endcode
+  /// @param epsilon the radius ε of the L∞ ball (≥ 0)
+  /// @return the options of the recipe
+  static IGSumNormOptions fast(double epsilon) {
+    TORCH_CHECK(std::isfinite(epsilon) && epsilon >= 0,
+                "rar::IGSumNormOptions::fast: epsilon must be finite and >= 0, got ", epsilon);
+    return IGSumNormOptions()
+        .epsilon(epsilon)
+        .steps(kFastPoints)
+        .inner_stride(kFastPoints)
+        .quadrature(kFastQuadrature)
+        .inner_objective(InnerObjective::loss)
+        .attack_steps(kFastInnerSteps)
+        .attack_step_size(kFastStepFraction * epsilon)
+        .random_start(true);
+  }
+  /// IG points of `fast()` at the maximizer.
+  static constexpr int64_t kFastPoints = 1;
+  /// Their rule.
+  static constexpr Quadrature kFastQuadrature = Quadrature::riemann_right;
+  /// Inner ascent steps of `fast()`.
+  static constexpr int64_t kFastInnerSteps = 3;
+  /// Their size as a fraction of ε.
+  static constexpr double kFastStepFraction = 0.5;
 };
 
 #undef RAR_ROBUST_IG_FIELDS
@@ -154,6 +216,10 @@ struct RobustIGConfig {
   std::shared_ptr<InnerMaxDiagnostics> diagnostics;
   AscentCallback callback;
   int64_t max_rows;  ///< 0: no limit
+  Quadrature quadrature;            ///< the rule of the m IG points
+  InnerObjective inner_objective;   ///< what the inner ascent climbs
+  int64_t penalty_every;            ///< the penalty on every k-th call, weighted k
+  uint64_t first_call;              ///< the index of the first call
 };
 
 /// Validates the options of a robust-IG term (the ball and the ascent through their one check
@@ -173,9 +239,17 @@ RobustIGConfig robust_ig_config(const char* name, const Options& o, double weigh
               "steps = ", o.steps(), " and inner_stride = ", o.inner_stride());
   TORCH_CHECK(o.max_rows() >= 0, name, ": max_rows must be >= 0 (0 = no limit), got ",
               o.max_rows());
-  return {name,         o.ball(),      o.ascent(),    o.steps(),       o.inner_stride(),
-          o.start(),    weight,        with_loss,     size,            o.reduction(),
-          o.diagnostics(), o.callback(), o.max_rows()};
+  TORCH_CHECK(o.penalty_every() >= 1, name, ": penalty_every must be >= 1, got ",
+              o.penalty_every());
+  TORCH_CHECK(o.quadrature() != Quadrature::riemann_trapezoid ||
+                  o.steps() / o.inner_stride() >= 2,
+              name, ": the trapezoid rule needs steps / inner_stride >= 2 points, got steps = ",
+              o.steps(), " and inner_stride = ", o.inner_stride());
+  return {name,          o.ball(),         o.ascent(),      o.steps(),
+          o.inner_stride(), o.start(),     weight,          with_loss,
+          size,          o.reduction(),    o.diagnostics(), o.callback(),
+          o.max_rows(),  o.quadrature(),   o.inner_objective(), o.penalty_every(),
+          o.first_call()};
 }
 
 /// Per-sample objective at x′: weight·s(IG^{ℓ_y}(x, x′)) [+ ℓ(x′)], IG along x → x′.
@@ -234,6 +308,20 @@ inline torch::Tensor robust_ig_start(const torch::Tensor& anchor, const RobustIG
   return project_to_ball(given.detach().to(anchor.options()), anchor, c.ball);
 }
 
+/// The rule of the inner maximization: every inner_stride-th of the m right-Riemann points (the
+/// official code's `IG_approx`), or `quadrature` with m / inner_stride points.
+inline QuadratureRule inner_rule(const RobustIGConfig& c) {
+  if (c.quadrature == Quadrature::riemann_right)
+    return strided_right_riemann(c.steps, c.inner_stride);
+  return quadrature(c.quadrature, c.steps / c.inner_stride);
+}
+
+/// The rule of the objective at the maximizer: all m points of `quadrature`.
+inline QuadratureRule outer_rule(const RobustIGConfig& c) {
+  if (c.quadrature == Quadrature::riemann_right) return strided_right_riemann(c.steps, 1);
+  return quadrature(c.quadrature, c.steps);
+}
+
 /// Samples per chunk under `max_rows` for an objective with `points` IG points per sample
 /// (N: no chunking).
 inline int64_t samples_per_chunk(const RobustIGConfig& c, int64_t points, int64_t n) {
@@ -270,16 +358,21 @@ template <class Head, class Tail>
 torch::Tensor robust_ig_inner_max(Head& head, Tail& tail, const torch::Tensor& x,
                                   const torch::Tensor& y, const RobustIGConfig& c,
                                   uint64_t index) {
-  const QuadratureRule rule = strided_right_riemann(c.steps, c.inner_stride);
+  const QuadratureRule rule = inner_rule(c);
+  const bool loss_only = c.inner_objective == InnerObjective::loss;
   const torch::Tensor anchor = x.detach();
   const torch::Tensor h = [&] {
     torch::NoGradGuard no_grad;
     return layer_point(c.name, head, anchor, "x");
   }();
   // The per-sample strided objective at an iterate x′ (a leaf that requires grad).
-  auto objective_at = [&](const torch::Tensor& xa) {
-    return robust_ig_objective(tail, h, layer_end_point(c.name, head, xa, h), y, rule, c);
+  auto objective_on = [&](const torch::Tensor& hs, const torch::Tensor& xa,
+                          const torch::Tensor& ys) {
+    const torch::Tensor h_adv = layer_end_point(c.name, head, xa, hs);
+    if (loss_only) return score::cross_entropy(call_model(tail, h_adv), ys);
+    return robust_ig_objective(tail, hs, h_adv, ys, rule, c);
   };
+  auto objective_at = [&](const torch::Tensor& xa) { return objective_on(h, xa, y); };
   AscentCallback callback = c.callback;
   if (c.diagnostics) {
     callback = chain_callbacks(
@@ -290,7 +383,8 @@ torch::Tensor robust_ig_inner_max(Head& head, Tail& tail, const torch::Tensor& x
         callback);
   }
   const int64_t n = anchor.size(0);
-  const int64_t chunk = samples_per_chunk(c, static_cast<int64_t>(rule.alphas.size()), n);
+  const int64_t chunk =
+      samples_per_chunk(c, loss_only ? 1 : static_cast<int64_t>(rule.alphas.size()), n);
   return projected_ascent(
       anchor, robust_ig_start(anchor, c, index), c.ball, c.ascent,
       [&](const torch::Tensor& point) {
@@ -306,9 +400,8 @@ torch::Tensor robust_ig_inner_max(Head& head, Tail& tail, const torch::Tensor& x
         for (int64_t start = 0; start < n; start += chunk) {
           const int64_t stop = std::min(n, start + chunk);
           const torch::Tensor xa = point.slice(0, start, stop).detach().requires_grad_(true);
-          const torch::Tensor hs = h.slice(0, start, stop);
-          const torch::Tensor objective = robust_ig_objective(
-              tail, hs, layer_end_point(c.name, head, xa, hs), y.slice(0, start, stop), rule, c);
+          const torch::Tensor objective =
+              objective_on(h.slice(0, start, stop), xa, y.slice(0, start, stop));
           grads.push_back(torch::autograd::grad({objective.sum()}, {xa})[0]);
           values.push_back(objective.detach());
         }
@@ -351,29 +444,53 @@ class RobustIGTerm {
     check_labelled_batch(config_.name, x, y);
     check_in_clip_range(config_.name, "x", x, config_.ball);
     torch::AutoGradMode grad_mode(true);
-    const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, config_, calls_.next());
-    const QuadratureRule full = strided_right_riemann(config_.steps, 1);
+    const uint64_t index = config_.first_call + calls_.next();
+    const auto every = static_cast<uint64_t>(config_.penalty_every);
+    if (index % every != 0) return without_penalty(head, tail, x, y, index);
+    // penalty_every = k: the penalty of every k-th call weighted k.
+    RobustIGConfig scaled;
+    const RobustIGConfig* c = &config_;
+    if (every > 1) {
+      scaled = config_;
+      scaled.weight *= static_cast<double>(every);
+      c = &scaled;
+    }
+    const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, *c, index);
+    const QuadratureRule full = outer_rule(*c);
     // h = head(x) keeps its graph: the term depends on the head's parameters through both ends.
     const int64_t n = x.size(0);
-    const int64_t chunk = samples_per_chunk(config_, config_.steps, n);
+    const int64_t chunk = samples_per_chunk(*c, c->steps, n);
     if (chunk >= n) {
-      const torch::Tensor h = layer_point(config_.name, head, x.detach(), "x");
-      const torch::Tensor h_adv = layer_end_point(config_.name, head, x_adv, h);
-      return reduce(robust_ig_objective(tail, h, h_adv, y, full, config_), config_.reduction);
+      const torch::Tensor h = layer_point(c->name, head, x.detach(), "x");
+      const torch::Tensor h_adv = layer_end_point(c->name, head, x_adv, h);
+      return reduce(robust_ig_objective(tail, h, h_adv, y, full, *c), c->reduction);
     }
     // max_rows: the parameter gradients chunk by chunk, attached to the returned loss.
     std::vector<torch::Tensor> params;
-    append_trainable_parameters(config_.name, head, params);
-    append_trainable_parameters(config_.name, tail, params);
-    const double scale = config_.reduction == Reduction::mean ? 1.0 / static_cast<double>(n) : 1.0;
+    append_trainable_parameters(c->name, head, params);
+    append_trainable_parameters(c->name, tail, params);
+    const double scale = c->reduction == Reduction::mean ? 1.0 / static_cast<double>(n) : 1.0;
     return chunked_parameter_loss(params, n, chunk, [&](int64_t start, int64_t stop) {
-      const torch::Tensor h =
-          layer_point(config_.name, head, x.detach().slice(0, start, stop), "x");
-      const torch::Tensor h_adv =
-          layer_end_point(config_.name, head, x_adv.slice(0, start, stop), h);
-      return robust_ig_objective(tail, h, h_adv, y.slice(0, start, stop), full, config_).sum() *
-             scale;
+      const torch::Tensor h = layer_point(c->name, head, x.detach().slice(0, start, stop), "x");
+      const torch::Tensor h_adv = layer_end_point(c->name, head, x_adv.slice(0, start, stop), h);
+      return robust_ig_objective(tail, h, h_adv, y.slice(0, start, stop), full, *c).sum() * scale;
     });
+  }
+
+  // A call between two penalized ones (penalty_every > 1): IG-NORM and ig_sum are 0 (a leaf, so
+  // that backward() still runs), IG-SUM-NORM is max ℓ(x′) with the ascent on the loss alone.
+  template <class Head, class Tail>
+  torch::Tensor without_penalty(Head& head, Tail& tail, const torch::Tensor& x,
+                                const torch::Tensor& y, uint64_t index) const {
+    if (!config_.with_loss)
+      return torch::zeros({}, x.options().requires_grad(false)).requires_grad_(true);
+    RobustIGConfig c = config_;
+    c.inner_objective = InnerObjective::loss;
+    c.weight = 0.0;
+    const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, c, index);
+    const torch::Tensor h = layer_point(c.name, head, x.detach(), "x");
+    const torch::Tensor h_adv = layer_end_point(c.name, head, x_adv, h);
+    return reduce(score::cross_entropy(call_model(tail, h_adv), y), c.reduction);
   }
 
   RobustIGConfig config_;
