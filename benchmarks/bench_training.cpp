@@ -17,6 +17,14 @@
 // RARProfile/ig_norm/<net> one IG-NORM step written out of its passes, each phase timed
 //                            (path, forward, backward, ig, double_backward, projection, other)
 //                            and the allocator's count and bytes per step.
+// RARLevers/<lever>/<device> one IG-SUM-NORM training step (term + backward, no optimizer) on the
+//                            quick preset's CNN at Fashion-MNIST's ε = 0.1, batch 50, with one
+//                            cheaper-training lever (docs/methods.md, "Cheaper robust training"):
+//                            demo (the earlier demo's m = 5, stride 5, 5 full inner steps),
+//                            gauss_legendre_2 (2 points), loss_inner (5 inner steps on the loss),
+//                            every_2 (penalty_every 2, averaged over both calls), fast
+//                            (IGSumNormOptions::fast). ratio_to_natural = time / a natural step,
+//                            ratio_to_demo = time / the demo setting's step.
 // RARPaperStep/ig_norm       one IG-NORM step at the paper's scale (m = 50, 40 inner steps,
 //                            batch 50): time and peak_MiB.
 #include <algorithm>
@@ -239,6 +247,59 @@ void bm_rar_term(benchmark::State& state, TermKind kind, const rar::examples::Ne
   });
 }
 
+// The levers of docs/methods.md, one IG-SUM-NORM step each, against a natural step and the
+// earlier demo's setting, measured alike in the same run.
+enum class Lever { demo, gauss_legendre_2, loss_inner, every_2, fast };
+
+rar::IGSumNormOptions lever_options(Lever lever) {
+  const auto demo = rar::IGSumNormOptions()
+                        .epsilon(0.1)
+                        .steps(5)
+                        .inner_stride(5)
+                        .attack_steps(5)
+                        .attack_step_size(0.01)
+                        .beta(0.1);
+  switch (lever) {
+    case Lever::demo:
+      return demo;
+    case Lever::gauss_legendre_2:
+      return rar::IGSumNormOptions(demo).steps(2).inner_stride(2).quadrature(
+          rar::Quadrature::gauss_legendre);
+    case Lever::loss_inner:
+      return rar::IGSumNormOptions(demo).inner_objective(rar::InnerObjective::loss);
+    case Lever::every_2:
+      return rar::IGSumNormOptions(demo).penalty_every(2);
+    case Lever::fast:
+      return rar::IGSumNormOptions::fast(0.1).beta(0.1);
+  }
+  return demo;
+}
+
+// Args: {N}.
+void bm_rar_lever(benchmark::State& state, Lever lever, torch::Device device) {
+  const int64_t n = state.range(0);
+  const auto config = mnist_cnn_quick();
+  auto net = rar::bench::make_net(config, device);
+  net->train();
+  const torch::Tensor x = rar::bench::images(config, n, device);
+  torch::manual_seed(3);
+  const torch::Tensor y = torch::randint(0, config.classes, {n}, torch::kLong).to(device);
+  // Each call of the term is one training step; every_2 alternates its two kinds of call.
+  auto step = [&, t = rar::ig_sum_norm(lever_options(lever))] {
+    net->zero_grad();
+    t(net, x, y).backward();
+  };
+  auto demo = [&, t = rar::ig_sum_norm(lever_options(Lever::demo))] {
+    net->zero_grad();
+    t(net, x, y).backward();
+  };
+  auto natural = [&] {
+    net->zero_grad();
+    rar::cross_entropy()(net, x, y).backward();
+  };
+  paired(state, device, step, {{"natural", natural}, {"demo", demo}}, static_cast<double>(n));
+}
+
 // One IG-NORM step at the paper's MNIST scale (m = 50, inner stride 5, 40 inner steps, batch 50,
 // the full-width CNN): its time and the peak bytes LibTorch's allocator holds.
 void bm_rar_paper_step(benchmark::State& state, torch::Device device) {
@@ -398,6 +459,19 @@ void register_training() {
           });
       f->ArgNames({"N"})->Args({50})->UseManualTime()->Unit(benchmark::kMillisecond);
       if (cpu) f->Iterations(5);
+    }
+    const std::pair<const char*, Lever> levers[] = {{"demo", Lever::demo},
+                                                    {"gauss_legendre_2", Lever::gauss_legendre_2},
+                                                    {"loss_inner", Lever::loss_inner},
+                                                    {"every_2", Lever::every_2},
+                                                    {"fast", Lever::fast}};
+    for (const auto& [lever_name, lever] : levers) {
+      auto* l = benchmark::RegisterBenchmark(
+          ("RARLevers/" + std::string(lever_name) + "/mnist_cnn_quick/" + device_name).c_str(),
+          [lever = lever, device = device](benchmark::State& s) { bm_rar_lever(s, lever, device); });
+      // An even count of iterations: every_2 averages a penalized call and one between.
+      l->ArgNames({"N"})->Args({50})->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (cpu) l->Iterations(20);
     }
     auto* p = benchmark::RegisterBenchmark(
         ("RARPaperStep/ig_norm/mnist_cnn/" + device_name).c_str(),

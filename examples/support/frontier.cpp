@@ -21,6 +21,7 @@ namespace {
 
 constexpr const char* kStateHeader = "rar-frontier-state 1";
 
+// A number as the default stream writes it (60, 0.05), whatever state std::cout was left in.
 std::string budget_text(double budget) {
   std::ostringstream out;
   out << budget;
@@ -69,8 +70,8 @@ void train_with_snapshots(const std::function<TrainConfig(Method)>& train_config
       const double budget = config.budgets[next];
       save_checkpoint(snapshot_path(config.prefix, method, budget), trained, nullptr,
                       progress.steps, &progress);
-      std::cout << "[" << title << "] snapshot at " << budget << " s: step " << progress.steps
-                << std::endl;
+      std::cout << "[" << title << "] snapshot at " << budget_text(budget)
+                << " s: step " << progress.steps << std::endl;
       ++next;
     }
   };
@@ -226,7 +227,7 @@ std::vector<FrontierRow> frontier(const std::function<TrainConfig(Method)>& trai
       std::cout << " evaluated in an earlier run: skipped" << std::endl;
     } else {
       std::cout << ", snapshots at";
-      for (const double budget : config.budgets) std::cout << " " << budget;
+      for (const double budget : config.budgets) std::cout << " " << budget_text(budget);
       std::cout << " s of training ==" << std::endl;
       train_with_snapshots(train_config, data, config, method, device);
     }
@@ -245,8 +246,8 @@ std::vector<FrontierRow> frontier(const std::function<TrainConfig(Method)>& trai
       row.steps = at.steps;
       row.train_seconds = at.seconds;
       row.cpu_seconds = at.cpu_seconds;
-      std::cout << "[" << title << "] evaluating the " << budget << " s snapshot (" << row.steps
-                << " steps)" << std::endl;
+      std::cout << "[" << title << "] evaluating the " << budget_text(budget) << " s snapshot ("
+                << row.steps << " steps)" << std::endl;
       row.eval = evaluate(net, test, eval, device, title);
       rows.push_back(row);
       finished.push_back(row);
@@ -266,14 +267,15 @@ void report_frontier(const std::vector<FrontierRow>& rows, const std::string& pr
             << std::setw(8) << "±SE" << std::setw(7) << "beta" << "\n";
   for (const auto& r : rows) {
     const EvalResult& e = r.eval;
-    std::cout << std::left << std::setw(16) << e.name << std::right << std::setw(7) << r.budget
-              << "s" << std::setw(8) << r.steps << std::fixed << std::setprecision(2)
+    std::cout << std::left << std::setw(16) << e.name << std::right << std::setw(7)
+              << budget_text(r.budget) << "s" << std::setw(8) << r.steps << std::fixed << std::setprecision(2)
               << std::setw(8) << 100 * e.natural_accuracy << "%" << std::setw(8)
               << 100 * e.adversarial_accuracy << "%" << std::setw(8) << 100 * e.topk_intersection
               << "%" << std::setw(7) << 100 * e.topk_intersection_se << std::setprecision(4)
               << std::setw(8) << e.kendall << std::setw(8) << e.kendall_se
-              << std::defaultfloat << std::setw(7) << e.surrogate_beta << "\n";
+              << std::setw(7) << budget_text(e.surrogate_beta) << "\n";
   }
+  std::cout.unsetf(std::ios::floatfield);
   if (prefix.empty()) return;
 
   std::ostringstream csv, json;

@@ -16,11 +16,11 @@ namespace examples {
 
 void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   std::cout << "\n"
-            << std::left << std::setw(14) << "model" << std::right << std::setw(9) << "NA"
+            << std::left << std::setw(18) << "model" << std::right << std::setw(9) << "NA"
             << std::setw(9) << "AA" << std::setw(9) << "IN" << std::setw(8) << "±SE"
             << std::setw(9) << "CO" << std::setw(9) << "±SE" << "\n";
   for (const auto& r : results) {
-    std::cout << std::left << std::setw(14) << r.name << std::right << std::fixed
+    std::cout << std::left << std::setw(18) << r.name << std::right << std::fixed
               << std::setprecision(2) << std::setw(8) << 100 * r.natural_accuracy << "%"
               << std::setw(8) << 100 * r.adversarial_accuracy << "%" << std::setw(8)
               << 100 * r.topk_intersection << "%" << std::setw(7) << 100 * r.topk_intersection_se
@@ -31,11 +31,11 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   const bool metrics = !results.empty() && std::isfinite(results[0].deletion_auc);
   if (metrics) {
     std::cout << "\n"
-              << std::left << std::setw(14) << "model" << std::right << std::setw(12) << "infidelity"
+              << std::left << std::setw(18) << "model" << std::right << std::setw(12) << "infidelity"
               << std::setw(11) << "deletion" << std::setw(11) << "insertion" << std::setw(12)
               << "sparseness" << std::setw(12) << "complexity" << "\n";
     for (const auto& r : results)
-      std::cout << std::left << std::setw(14) << r.name << std::right << std::setprecision(4)
+      std::cout << std::left << std::setw(18) << r.name << std::right << std::setprecision(4)
                 << std::setw(12) << r.infidelity << std::setw(11) << r.deletion_auc << std::setw(11)
                 << r.insertion_auc << std::setw(12) << r.sparseness << std::setw(12) << r.complexity
                 << "\n";

@@ -64,13 +64,13 @@ TEST_CASE("the explainer names round-trip and an unknown one names the choices",
   for (const auto e : {Explainer::ig, Explainer::saliency, Explainer::gradient_shap, Explainer::gradient_x_input})
     CHECK(explainer_is_differentiable(e));
   CHECK(method_names() == std::vector<std::string>{"natural", "madry", "ig-norm", "ig-sum-norm",
-                                                    "input-grad", "ssr", "art", "alignment",
+                                                    "ig-sum-norm-fast", "input-grad", "ssr", "art", "alignment",
                                                     "distributional"});
   for (const auto method : all_methods()) CHECK(parse_method(method_name(method)) == method);
   CHECK(method_title(Method::distributional) == "DISTRIBUTIONAL");
   CHECK_THROWS_WITH(parse_method("bogus"),
                     "unknown method 'bogus' (expected natural, madry, ig-norm, ig-sum-norm, "
-                    "input-grad, ssr, art, alignment or distributional)");
+                    "ig-sum-norm-fast, input-grad, ssr, art, alignment or distributional)");
   CHECK((parse_method_list("ssr,natural") == std::vector<Method>{Method::ssr, Method::natural}));
   CHECK_THROWS_WITH(parse_method_list("art,art"), "method 'art' is listed twice");
 }

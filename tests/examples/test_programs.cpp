@@ -15,6 +15,7 @@
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 using Catch::Contains;
@@ -398,6 +399,7 @@ std::vector<std::vector<std::string>> read_csv(const std::string& path) {
     std::stringstream stream(line);
     std::string field;
     while (std::getline(stream, field, ',')) fields.push_back(field);
+    if (!line.empty() && line.back() == ',') fields.emplace_back();  // an empty last field
     rows.push_back(fields);
   }
   return rows;
@@ -461,9 +463,10 @@ TEST_CASE("rar_mnist compare trains every method for the same time and evaluates
   INFO(r.output);
   REQUIRE(r.code == 0);
   const auto methods = rar::examples::method_names();
-  REQUIRE(methods.size() == 9);
-  CHECK_THAT(r.output, Contains("== 1/9: NATURAL, 0.05 s of training ==") &&
-                           Contains("== 9/9: DISTRIBUTIONAL") && Contains("[SSR] trained") &&
+  REQUIRE(methods.size() == 10);
+  CHECK_THAT(r.output, Contains("== 1/10: NATURAL, 0.05 s of training ==") &&
+                           Contains("== 10/10: DISTRIBUTIONAL") &&
+                           Contains("[IG-SUM-NORM-FAST] trained") && Contains("[SSR] trained") &&
                            Contains("steps/s") && Contains("wrote " + tmp / "all.csv"));
   const auto csv = read_csv(tmp / "all.csv");
   REQUIRE(csv.size() == 1 + methods.size());
@@ -551,7 +554,8 @@ TEST_CASE("compare refuses a bad --methods list in one line with exit code 1",
        std::vector<std::pair<std::string, std::string>>{
            {"natural,bogus",
             "rar_mnist: error: --methods: unknown method 'bogus' (expected natural, madry, "
-            "ig-norm, ig-sum-norm, input-grad, ssr, art, alignment or distributional)"},
+            "ig-norm, ig-sum-norm, ig-sum-norm-fast, input-grad, ssr, art, alignment or "
+            "distributional)"},
            {"ssr,art,ssr", "rar_mnist: error: --methods: method 'ssr' is listed twice"},
            {"", "rar_mnist: error: --methods: unknown method ''"}}) {
     // No data directory is needed: the list is checked before anything loads.
@@ -590,4 +594,138 @@ TEST_CASE("rar_gtsrb and rar_flower compare on their fixture trees", "[examples]
   csv = read_csv(tmp / "f.csv");
   REQUIRE(csv.size() == 2);
   check_compare_row(csv[1], "madry", 0.05);
+}
+
+namespace {
+
+// Checks one data row of a frontier CSV: the method, its budget, steps, training time past the
+// budget, NA/AA/IN in [0, 1] with a standard error, CO in [-1, 1], the surrogate's beta.
+void check_frontier_row(const std::vector<std::string>& row, const std::string& method,
+                        double budget) {
+  INFO("frontier row of " << method << " at " << budget << " s");
+  REQUIRE(row.size() == 19);
+  CHECK(row[0] == "\"" + method + "\"");
+  CHECK(std::stod(row[1]) == budget);
+  CHECK(std::stoll(row[2]) >= 1);
+  CHECK(std::stod(row[3]) >= budget);  // the snapshot is the first step past the budget
+  CHECK(std::stod(row[4]) > 0);
+  for (int column : {5, 6, 7}) {
+    const double v = std::stod(row[column]);
+    CHECK(v >= 0);
+    CHECK(v <= 1);
+  }
+  CHECK(std::stod(row[8]) >= 0);  // IN's standard error over 2 images
+  const double co = std::stod(row[9]);
+  CHECK(co >= -1);
+  CHECK(co <= 1);
+  CHECK(std::stod(row[11]) > 0);  // the surrogate's beta, chosen per snapshot
+  CHECK(std::stoll(row[13]) == 10);
+  CHECK(std::stoll(row[16]) <= 1);  // the strength check on the first attacked image
+}
+
+const std::vector<std::string> kFrontierEval = {"--accuracy-images", "10", "--attack-images", "2",
+                                                "--attack-iterations", "1", "--strength-images",
+                                                "1", "--threads", "1"};
+
+}  // namespace
+
+TEST_CASE("frontier snapshots each method at every budget, evaluates each and plots them",
+          "[examples][frontier]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 9);
+  write_digits(tmp / "data", "t10k", 30, 10);
+  auto frontier = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"frontier", "--data", tmp / "data", "--methods",
+                                     "natural,ig-sum-norm-fast", "--budgets", "0.05,0.1",
+                                     "--results", tmp / "f"};
+    args.insert(args.end(), kFrontierEval.begin(), kFrontierEval.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(RAR_MNIST_BIN, args);
+  };
+  const auto r = frontier({});
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("== 1/2: NATURAL, snapshots at 0.05 0.1 s of training ==") &&
+                           Contains("[IG-SUM-NORM-FAST] snapshot at 0.1 s") &&
+                           Contains("evaluating the 0.05 s snapshot") &&
+                           Contains("wrote " + tmp / "f.csv"));
+  const auto csv = read_csv(tmp / "f.csv");
+  REQUIRE(csv.size() == 5);
+  CHECK(csv[0][1] == "\"budget\"");
+  CHECK(csv[0][8] == "\"IN_se\"");
+  check_frontier_row(csv[1], "natural", 0.05);
+  check_frontier_row(csv[2], "natural", 0.1);
+  check_frontier_row(csv[3], "ig-sum-norm-fast", 0.05);
+  check_frontier_row(csv[4], "ig-sum-norm-fast", 0.1);
+  // A later snapshot has trained at least as long as an earlier one.
+  CHECK(std::stoll(csv[2][2]) >= std::stoll(csv[1][2]));
+  CHECK(std::stod(csv[2][3]) >= std::stod(csv[1][3]));
+  for (const char* file : {"f.natural.0.05s.pt", "f.natural.0.1s.pt",
+                           "f.ig-sum-norm-fast.0.05s.pt", "f.ig-sum-norm-fast.0.1s.pt", "f.state",
+                           "f.json"})
+    CHECK(fs::exists(tmp / file));
+  const std::string json = read_text(tmp / "f.json");
+  CHECK(count_of(json, "\"budget\": ") == 4);
+  CHECK_THAT(json, Contains("\"title\": \"Fashion-MNIST, quick preset: robustness against "
+                            "training time\""));
+  // Four panels in a 2 x 2 grid under a title, doubled, with both methods' colors.
+  const auto plot = rar::examples::read_raster(tmp / "f.png", 3);
+  CHECK(plot.height == 2 * (18 + 2 * 250));
+  size_t blue = 0, orange = 0;
+  for (size_t p = 0; p + 2 < plot.pixels.size(); p += 3) {
+    blue += plot.pixels[p] == 31 && plot.pixels[p + 1] == 119 && plot.pixels[p + 2] == 180;
+    orange += plot.pixels[p] == 255 && plot.pixels[p + 1] == 127 && plot.pixels[p + 2] == 14;
+  }
+  CHECK(blue >= 4 * 2 * 5 * 5 * 4);  // a marker per point, in each of the four panels
+  CHECK(orange >= 4 * 2 * 5 * 5 * 4);
+
+  // Resumed after everything was evaluated: nothing is trained or evaluated again.
+  const auto again = frontier({"--resume"});
+  INFO(again.output);
+  REQUIRE(again.code == 0);
+  CHECK(count_of(again.output, "evaluated in an earlier run: skipped") == 2);
+  CHECK(count_of(again.output, "evaluating the") == 0);
+  CHECK(read_csv(tmp / "f.csv") == csv);
+
+  // Killed after the last snapshot of the second method, before its rows were saved: the
+  // resumed run evaluates the saved snapshots without training them again.
+  fs::remove(tmp / "f.state");
+  fs::remove(tmp / "f.ig-sum-norm-fast.0.1s.pt");
+  const auto killed = frontier({"--resume"});
+  INFO(killed.output);
+  REQUIRE(killed.code == 0);
+  CHECK_THAT(killed.output,
+             Contains("[NATURAL] every snapshot exists: not trained again") &&
+                 Contains("resumed " + tmp / "f.ig-sum-norm-fast.pt"));
+  const auto resumed = read_csv(tmp / "f.csv");
+  REQUIRE(resumed.size() == 5);
+  // The natural model's snapshots are the same files: the same steps and training times.
+  for (size_t i : {1, 2, 3}) {
+    CHECK(resumed[i][1] == csv[i][1]);
+    CHECK(resumed[i][2] == csv[i][2]);
+    CHECK(resumed[i][3] == csv[i][3]);
+  }
+  // The missing snapshot is taken from the checkpoint, already past the last budget.
+  check_frontier_row(resumed[4], "ig-sum-norm-fast", 0.1);
+
+  // A state written with other settings is refused in one line.
+  const auto other = frontier({"--resume", "--seed", "3"});
+  CHECK(other.code == 1);
+  CHECK_THAT(other.output, Contains("f.state: written by a frontier run with other settings"));
+}
+
+TEST_CASE("frontier refuses bad --budgets and --methods in one line with exit code 1",
+          "[examples][frontier][cli]") {
+  for (const auto& [flag, value, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--budgets", "60,30", "--budgets: budgets must increase, got 30 after 60"},
+           {"--budgets", "10,x", "--budgets: 'x' is not a number of seconds"},
+           {"--budgets", "0,10", "--budgets: budgets must be > 0 seconds, got 0"},
+           {"--methods", "natural,fast", "--methods: unknown method 'fast'"}}) {
+    const auto r = run(RAR_MNIST_BIN, {"frontier", "--data", "/nonexistent", flag, value});
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK_THAT(r.output, Contains(message));
+    CHECK(count_of(r.output, "\n") == 1);
+  }
 }
