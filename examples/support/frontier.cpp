@@ -204,6 +204,9 @@ std::vector<FrontierRow> frontier(const std::function<TrainConfig(Method)>& trai
   std::vector<FrontierRow> finished;
   if (config.resume && std::filesystem::exists(state_path)) {
     finished = read_frontier_state(state_path, config.settings);
+  } else if (config.resume) {
+    // Killed before the first evaluation was saved: the snapshots and checkpoints stay.
+    write_frontier_state(state_path, config.settings, finished);
   } else {
     // A fresh run: snapshots of an earlier run must not stand in for this one's.
     for (const Method method : config.methods) {
