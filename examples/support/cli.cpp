@@ -176,6 +176,17 @@ Dataset load(DatasetKind kind, const Common& c, Split split) {
   throw std::logic_error("unknown data set");
 }
 
+/// The preset's training settings of `method` for `compare` and `frontier`: the run's seed, and
+/// its batch size when `batch` > 0.
+TrainConfig preset_train_config(DatasetKind kind, const Common& c, Method method, int64_t batch) {
+  TrainConfig train;
+  EvalConfig unused;
+  apply_preset(kind, c.preset, method, train, unused);
+  train.seed = c.seed;
+  if (batch > 0) train.batch_size = batch;
+  return train;
+}
+
 Dataset first(const Dataset& d, int64_t count) {
   if (count <= 0 || count >= d.size()) return d;
   return Dataset{d.images.slice(0, 0, count), d.labels.slice(0, 0, count), d.classes};
@@ -454,12 +465,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       const Dataset data = first(load(kind, compare_c, Split::train), compare_train_limit);
       const Dataset test = load(kind, compare_c, Split::test);
       auto train_config = [&](Method method) {
-        TrainConfig train;
-        EvalConfig unused;
-        apply_preset(kind, compare_c.preset, method, train, unused);
-        train.seed = compare_c.seed;
-        if (compare_batch > 0) train.batch_size = compare_batch;
-        return train;
+        return preset_train_config(kind, compare_c, method, compare_batch);
       };
       const auto rows =
           compare(train_config, data, test, eval, config, pick_device(compare_c.device));
@@ -509,12 +515,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       const Dataset data = first(load(kind, frontier_c, Split::train), frontier_train_limit);
       const Dataset test = load(kind, frontier_c, Split::test);
       auto train_config = [&](Method method) {
-        TrainConfig train;
-        EvalConfig unused;
-        apply_preset(kind, frontier_c.preset, method, train, unused);
-        train.seed = frontier_c.seed;
-        if (frontier_batch > 0) train.batch_size = frontier_batch;
-        return train;
+        return preset_train_config(kind, frontier_c, method, frontier_batch);
       };
       const auto rows =
           frontier(train_config, data, test, eval, config, pick_device(frontier_c.device));

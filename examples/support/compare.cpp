@@ -63,18 +63,26 @@ void write_compare_state(const std::string& path, const std::string& settings,
   write_atomically(path, out.str());
 }
 
-std::vector<CompareRow> read_compare_state(const std::string& path, const std::string& settings) {
+std::ifstream open_state_file(const std::string& path, const std::string& header,
+                              const std::string& noun, const std::string& run,
+                              const std::string& settings) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot read the comparison state");
+  if (!in) throw std::runtime_error(path + ": cannot read the " + noun + " state");
   std::string line;
-  if (!std::getline(in, line) || line != kStateHeader)
-    throw std::runtime_error(path + ": not a comparison state file");
+  if (!std::getline(in, line) || line != header)
+    throw std::runtime_error(path + ": not a " + noun + " state file");
   if (!std::getline(in, line) || line.rfind("settings\t", 0) != 0)
     throw std::runtime_error(path + ": no settings line");
   const std::string saved = line.substr(9);
   if (saved != settings)
-    throw std::runtime_error(path + ": written by a comparison with other settings (" + saved +
+    throw std::runtime_error(path + ": written by " + run + " with other settings (" + saved +
                              "; now " + settings + "): rerun without --resume to start over");
+  return in;
+}
+
+std::vector<CompareRow> read_compare_state(const std::string& path, const std::string& settings) {
+  std::ifstream in = open_state_file(path, kStateHeader, "comparison", "a comparison", settings);
+  std::string line;
   std::vector<CompareRow> rows;
   for (int number = 3; std::getline(in, line); ++number) {
     if (line.empty()) continue;

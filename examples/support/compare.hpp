@@ -5,6 +5,7 @@
 /// rows are kept in a state file so that an interrupted comparison resumes; the results go to
 /// `<prefix>.csv`, `<prefix>.json` and a plot `<prefix>.png`.
 
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -58,6 +59,14 @@ void report_comparison(const std::vector<CompareRow>& rows, double budget_second
 /// Writes `text` to `path` atomically: to `<path>.tmp`, then renamed over `path`; throws a
 /// one-line error naming `path` when either fails.
 void write_atomically(const std::string& path, const std::string& text);
+
+/// Opens the state file `path` of a `noun` run ("comparison", "frontier"), checks its first line
+/// against `header` and its settings line against `settings`, and returns the stream at the first
+/// row; throws a one-line error naming `path` otherwise (`run` names the writer in the message:
+/// "a comparison", "a frontier run").
+std::ifstream open_state_file(const std::string& path, const std::string& header,
+                              const std::string& noun, const std::string& run,
+                              const std::string& settings);
 
 /// The state file of a comparison: its settings line and its finished rows. Written
 /// atomically (temporary file, then rename) after each method.

@@ -131,17 +131,8 @@ void write_frontier_state(const std::string& path, const std::string& settings,
 
 std::vector<FrontierRow> read_frontier_state(const std::string& path,
                                              const std::string& settings) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot read the frontier state");
+  std::ifstream in = open_state_file(path, kStateHeader, "frontier", "a frontier run", settings);
   std::string line;
-  if (!std::getline(in, line) || line != kStateHeader)
-    throw std::runtime_error(path + ": not a frontier state file");
-  if (!std::getline(in, line) || line.rfind("settings\t", 0) != 0)
-    throw std::runtime_error(path + ": no settings line");
-  const std::string saved = line.substr(9);
-  if (saved != settings)
-    throw std::runtime_error(path + ": written by a frontier run with other settings (" + saved +
-                             "; now " + settings + "): rerun without --resume to start over");
   // Numbers as written (NaN included, which operator>> does not read).
   auto number = [](std::istream& fields) {
     std::string text;
