@@ -36,7 +36,8 @@ struct Common {
 
 void add_common(CLI::App* app, Common& c, bool mnist) {
   app->add_option("--data", c.data,
-                  "data directory (MNIST/Fashion-MNIST: the IDX files; GTSRB: "
+                  "data directory (MNIST/Fashion-MNIST: the IDX files, or for MNIST the mnist "
+                  "package's folder (default: scripts/fetch-mnist's); GTSRB: "
                   "the folder with Final_Training/ and Final_Test/; Flower-17: "
                   "the jpg folder)");
   if (mnist)
@@ -160,9 +161,7 @@ Dataset load(DatasetKind kind, const Common& c, Split split) {
     case DatasetKind::fashion_mnist:
       return load_mnist(c.data.empty() ? kDebianFashionMnistDir : c.data, split);
     case DatasetKind::mnist:
-      if (c.data.empty())
-        throw std::runtime_error("--data: give the MNIST directory (see docs/reproduce.md)");
-      return load_mnist(c.data, split);
+      return load_mnist_any(c.data, split);
     case DatasetKind::gtsrb:
       if (c.data.empty())
         throw std::runtime_error("--data: give the GTSRB directory (see docs/reproduce.md)");

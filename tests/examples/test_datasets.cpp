@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,105 @@ TEST_CASE("Fashion-MNIST test set from Debian's dataset-fashion-mnist loads whol
   CHECK(test.images.min().item<float>() == 0.0f);
   CHECK(test.images.max().item<float>() == 1.0f);
   CHECK(torch::bincount(test.labels).equal(torch::full({10}, 1000, torch::kLong)));
+}
+
+// ---- MNIST from the mnist package's JSON -----------------------------------------------------
+
+TEST_CASE("mnist package loader: shapes, levels, a stratified disjoint split, a fixed order",
+          "[examples][mnist-json]") {
+  TempDir tmp;
+  const std::vector<int> counts = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+  write_mnist_package(tmp / "mnist", counts);
+  const Dataset train = load_mnist_json(tmp / "mnist", Split::train);
+  const Dataset test = load_mnist_json(tmp / "mnist", Split::test);
+  // Every 5th digit of a class (indices 4, 9, ...) is a test digit: floor(n / 5) of n.
+  int64_t expected_test = 0, total = 0;
+  for (int n : counts) expected_test += n / 5, total += n;
+  REQUIRE(test.size() == expected_test);
+  REQUIRE(train.size() == total - expected_test);
+  CHECK(train.images.sizes() == torch::IntArrayRef({total - expected_test, 1, 28, 28}));
+  CHECK(test.images.scalar_type() == torch::kFloat);
+  CHECK(test.labels.scalar_type() == torch::kLong);
+  CHECK(train.classes == 10);
+  // Each image is the digit its label names, at the levels written (k / 255), and each (class,
+  // index) lands in the split the rule says, once.
+  std::set<std::pair<int, int>> seen;
+  for (const Dataset* d : {&train, &test}) {
+    const auto levels = d->images.mul(255).round().to(torch::kInt).view({d->size(), 784});
+    CHECK(d->images.mul(255).sub(levels.view_as(d->images).to(torch::kFloat)).abs().max().item<float>() <
+          1e-4f);
+    for (int64_t k = 0; k < d->size(); ++k) {
+      const int c = levels[k][0].item<int>(), i = levels[k][1].item<int>();
+      REQUIRE(c == d->labels[k].item<int64_t>());
+      CHECK((i % 5 == 4) == (d == &test));
+      CHECK(seen.insert({c, i}).second);
+      for (int p : {2, 100, 783}) CHECK(levels[k][p].item<int>() == mnist_json_level(c, i, p));
+    }
+  }
+  CHECK(seen.size() == static_cast<size_t>(total));
+  // Per class in the test split: n / 5 digits.
+  for (int c = 0; c < 10; ++c) CHECK(test.labels.eq(c).sum().item<int64_t>() == counts[c] / 5);
+  // Shuffled (not class by class), and the same every time.
+  CHECK_FALSE(train.labels.equal(std::get<0>(train.labels.sort())));
+  const Dataset again = load_mnist_json((fs::path(tmp / "mnist") / "src" / "digits").string(), Split::train);
+  CHECK(again.labels.equal(train.labels));
+  CHECK(again.images.equal(train.images));
+  // The unpacked tarball (package/src/digits) and the digits folder itself are found too.
+  fs::create_directories(tmp / "tarball");
+  fs::rename(tmp / "mnist", fs::path(tmp / "tarball") / "package");
+  CHECK(find_mnist_digits(tmp / "tarball") == (fs::path(tmp / "tarball") / "package" / "src" / "digits").string());
+  CHECK(load_mnist_json(tmp / "tarball", Split::test).labels.equal(test.labels));
+  CHECK(find_mnist_digits(tmp / "nowhere").empty());
+}
+
+TEST_CASE("load_mnist_any takes IDX files first, then the mnist package, and names the fix",
+          "[examples][mnist-json]") {
+  TempDir tmp;
+  write_mnist_package(tmp / "json", std::vector<int>(10, 5));
+  CHECK(load_mnist_any(tmp / "json", Split::test).size() == 10);
+  write_idx_pair(tmp / "idx", "t10k", true);
+  CHECK(load_mnist_any(tmp / "idx", Split::test).size() == 3);
+  fs::create_directories(tmp / "empty");
+  CHECK_THROWS_WITH(load_mnist_any(tmp / "empty", Split::test),
+                    Contains(tmp / "empty") && Contains("neither MNIST's IDX files nor the mnist package") &&
+                        Contains("scripts/fetch-mnist"));
+  CHECK_THROWS_WITH(load_mnist_any(tmp / "missing", Split::test),
+                    Contains("missing: no such directory") && Contains("scripts/fetch-mnist"));
+}
+
+TEST_CASE("mnist package loader: a malformed file gets one line naming the file and the digit",
+          "[examples][mnist-json]") {
+  TempDir tmp;
+  write_mnist_package(tmp / "m", std::vector<int>(10, 3));
+  const std::string three = (fs::path(tmp / "m") / "src" / "digits" / "3.json").string();
+  auto text = read_file(three);
+  std::string json(text.begin(), text.end());
+  auto expect = [&](const std::string& content, const std::string& message) {
+    write_file(three, Bytes(content.begin(), content.end()));
+    try {
+      (void)load_mnist_json(tmp / "m", Split::train);
+      FAIL("no error for: " << message);
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      INFO(what);
+      CHECK_THAT(what, Contains(three + ": ") && Contains(message));
+      CHECK(what.find('\n') == std::string::npos);
+    }
+  };
+  expect(json.substr(0, json.size() / 2), "not valid JSON");              // truncated
+  expect("{\"digits\": []}", "expected {\"data\": [...]}");
+  expect("{\"data\": []}", "holds no digit");
+  // Two digits and half of a third: the third (index 2) is cut short.
+  expect(json.substr(0, json.find(',', json.size() * 5 / 6)) + "]}", "digit 2 is cut short");
+  std::string bad = json;
+  // Pixel 300 of digit 1 (the 1084th value) becomes 1.5, then a string.
+  size_t at = bad.find('[') + 1;
+  for (int k = 0; k < 784 + 300; ++k) at = bad.find(',', at) + 1;
+  const size_t end = bad.find(',', at);
+  expect(bad.substr(0, at) + "1.5" + bad.substr(end), "digit 1, pixel 300: expected a number in [0, 1], got 1.5");
+  expect(bad.substr(0, at) + "\"x\"" + bad.substr(end), "digit 1, pixel 300: expected a number in [0, 1], got \"x\"");
+  fs::remove(three);
+  CHECK_THROWS_WITH(load_mnist_json(tmp / "m", Split::test), Contains("3.json: no such file"));
 }
 
 // ---- GTSRB ---------------------------------------------------------------------------------

@@ -136,6 +136,30 @@ TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a
   }
 }
 
+TEST_CASE("rar_mnist --dataset mnist trains on the mnist package's digits with no --data",
+          "[examples][mnist-json]") {
+  TempDir tmp;
+  write_mnist_package((fs::path(tmp / "share") / "rar" / "mnist").string(), std::vector<int>(10, 6));
+  // The default folder: $RAR_MNIST_DIR, else $XDG_DATA_HOME/rar/mnist.
+  const std::string xdg = "env -u RAR_MNIST_DIR XDG_DATA_HOME='" + tmp / "share" + "' ";
+  auto r = run(xdg + RAR_MNIST_BIN, {"train", "--dataset", "mnist", "--steps", "2", "--batch-size",
+                                     "8", "--out", tmp / "m.pt"});
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(tmp / "m.pt"));
+  r = run(xdg + RAR_MNIST_BIN, {"eval", "--dataset", "mnist", "--model", "A=" + tmp / "m.pt",
+                                "--accuracy-images", "10", "--attack-images", "2",
+                                "--attack-iterations", "1", "--strength-images", "0"});
+  INFO(r.output);
+  CHECK(r.code == 0);
+  // No digits anywhere: one line naming the folder and the script that brings them.
+  r = run("RAR_MNIST_DIR='" + tmp / "none" + "' " + RAR_MNIST_BIN,
+          {"train", "--dataset", "mnist", "--steps", "1", "--out", tmp / "n.pt"});
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains(tmp / "none") && Contains("scripts/fetch-mnist"));
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+}
+
 TEST_CASE("a killed IG-NORM training run resumes to the parameters of an uninterrupted one",
           "[examples][checkpoint]") {
   TempDir tmp;

@@ -154,4 +154,37 @@ void write_flowers(const TempDir& dir) {
   }
 }
 
+/// The grey level (0..255) of pixel `p` of digit `i` of class `c` in the mnist-package fixture:
+/// pixels 0 and 1 name the class and the index, the rest cover all 256 levels.
+std::uint8_t mnist_json_level(int c, int i, int p) {
+  if (p == 0) return static_cast<std::uint8_t>(c);
+  if (p == 1) return static_cast<std::uint8_t>(i);
+  return static_cast<std::uint8_t>((c * 31 + i * 7 + p) % 256);
+}
+
+/// The mnist package's layout in `root`: `src/digits/<c>.json` = {"data": [...]}, 784 values per
+/// digit written with 3 decimals as the package does; `counts[c]` digits of class c.
+void write_mnist_package(const std::string& root, const std::vector<int>& counts) {
+  const fs::path digits = fs::path(root) / "src" / "digits";
+  fs::create_directories(digits);
+  for (int c = 0; c < static_cast<int>(counts.size()); ++c) {
+    std::string text = "{ \"data\": [";
+    for (int i = 0; i < counts[c]; ++i)
+      for (int p = 0; p < 784; ++p) {
+        char value[16];
+        std::snprintf(value, sizeof value, "%.3f", mnist_json_level(c, i, p) / 255.0);
+        std::string v = value;
+        // The package writes 0 and 1 as integers and drops trailing zeros (0.5, 0.25).
+        while (v.find('.') != std::string::npos && (v.back() == '0' || v.back() == '.')) {
+          const bool dot = v.back() == '.';
+          v.pop_back();
+          if (dot) break;
+        }
+        text += (i || p ? "," : "") + v;
+      }
+    text += "]}\n";
+    write_file((digits / (std::to_string(c) + ".json")).string(), Bytes(text.begin(), text.end()));
+  }
+}
+
 }  // namespace
