@@ -83,10 +83,15 @@ struct EvalFlags {
   bool metrics = false;
   int64_t strength_images = -1;
   std::string surrogate_beta;  ///< "" or "auto" (chosen per model), or a number
+  std::string protocol;        ///< the preset whose evaluation settings apply ("": --preset's)
   std::string explainer = explainer_name(Explainer::ig);
 };
 
 void add_eval_options(CLI::App* cmd, EvalFlags& f) {
+  cmd->add_option("--protocol", f.protocol,
+                  "evaluation settings of this preset, whatever --preset trained with: paper "
+                  "(the paper's protocol for the data set) or quick (default: --preset's)")
+      ->check(CLI::IsMember({"paper", "quick"}));
   cmd->add_option("--accuracy-images", f.accuracy_images, "test images for NA/AA (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--attack-images", f.attack_images, "images attacked for IN/CO")
@@ -139,7 +144,7 @@ void add_explainer(CLI::App* cmd, std::string& name) {
 EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   TrainConfig train;
   EvalConfig eval;
-  apply_preset(kind, c.preset, Method::natural, train, eval);
+  apply_preset(kind, f.protocol.empty() ? c.preset : f.protocol, Method::natural, train, eval);
   eval.seed = c.seed;
   if (f.accuracy_images >= 0) eval.accuracy_images = f.accuracy_images;
   if (f.attack_images > 0) eval.attack_images = f.attack_images;
@@ -154,6 +159,18 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   else if (!f.surrogate_beta.empty()) eval.surrogate_beta = std::stod(f.surrogate_beta);
   eval.explainer = parse_explainer(f.explainer);
   return eval;
+}
+
+/// One line that says which protocol the numbers are measured under.
+std::string protocol_line(const EvalConfig& e) {
+  std::ostringstream out;
+  out << "protocol: eps " << e.epsilon << "; AA under PGD " << e.pgd_steps << " x "
+      << e.pgd_step_size << " on "
+      << (e.accuracy_images > 0 ? std::to_string(e.accuracy_images) : std::string("all"))
+      << " test images; IN/CO on " << e.attack_images << " images, top-k attack k "
+      << e.attack_k << " (" << e.attack_iterations << " iterations of " << e.attack_step_size
+      << "), eval k " << e.eval_k << ", maps of " << e.ig_steps << " IG points";
+  return out.str();
 }
 
 Dataset load(DatasetKind kind, const Common& c, Split split) {
@@ -427,6 +444,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       const torch::Device device = pick_device(eval_c.device);
       // An explainer that does not suit a network is refused before anything is printed.
       for (auto& named : nets) make_explainer(explainer_config(eval), named.second->config());
+      std::cout << protocol_line(eval) << std::endl;
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       std::vector<EvalResult> results;
@@ -457,8 +475,11 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                << " attack-images=" << eval.attack_images
                << " attack-iterations=" << eval.attack_iterations
                << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
-               << " explainer=" << explainer_name(eval.explainer);
+               << " explainer=" << explainer_name(eval.explainer)
+               << " protocol="
+               << (compare_flags.protocol.empty() ? compare_c.preset : compare_flags.protocol);
       config.settings = settings.str();
+      std::cout << protocol_line(eval) << std::endl;
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const Dataset data = first(load(kind, compare_c, Split::train), compare_train_limit);
@@ -500,7 +521,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
                << " strength-images=" << eval.strength_images
                << " surrogate-beta=" << eval.surrogate_beta
-               << " explainer=" << explainer_name(eval.explainer);
+               << " explainer=" << explainer_name(eval.explainer) << " protocol="
+               << (frontier_flags.protocol.empty() ? frontier_c.preset : frontier_flags.protocol);
       config.settings = settings.str();
       config.title = table_entry(kMnistDatasets, kind == DatasetKind::mnist
                                                      ? DatasetKind::mnist
@@ -509,6 +531,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (kind == DatasetKind::gtsrb) config.title = "GTSRB";
       if (kind == DatasetKind::flower) config.title = "Flower-17";
       config.title += ", " + frontier_c.preset + " preset: robustness against training time";
+      std::cout << protocol_line(eval) << std::endl;
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const Dataset data = first(load(kind, frontier_c, Split::train), frontier_train_limit);

@@ -160,6 +160,43 @@ TEST_CASE("rar_mnist --dataset mnist trains on the mnist package's digits with n
   CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
 }
 
+TEST_CASE("--protocol paper evaluates a quick model under the paper's protocol for the data set",
+          "[examples][protocol]") {
+  TempDir tmp;
+  write_digits(tmp / "data", "train", 60, 3);
+  write_digits(tmp / "data", "t10k", 40, 4);
+  const auto t = run(RAR_MNIST_BIN, {"train", "--data", tmp / "data", "--steps", "1", "--out", tmp / "m.pt"});
+  INFO(t.output);
+  REQUIRE(t.code == 0);
+  const std::vector<std::string> small = {"--accuracy-images", "10", "--attack-images", "2",
+                                          "--attack-iterations", "1", "--strength-images", "0"};
+  auto eval = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> args = {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "m.pt"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), small.begin(), small.end());
+    return run(RAR_MNIST_BIN, args);
+  };
+  // The quick preset's own protocol (Fashion-MNIST: eps 0.1, PGD 20, k 100 / 100, IG 20 points).
+  auto r = eval({});
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("protocol: eps 0.1; AA under PGD 20 x 0.01") &&
+                           Contains("top-k attack k 100") && Contains("maps of 20 IG points"));
+  // The paper's, for Fashion-MNIST and for MNIST (eps 0.3, PGD 40, attack k 200).
+  r = eval({"--protocol", "paper"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("protocol: eps 0.1; AA under PGD 20 x 0.01") &&
+                           Contains("top-k attack k 100") && Contains("maps of 100 IG points"));
+  r = eval({"--dataset", "mnist", "--protocol", "paper"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("protocol: eps 0.3; AA under PGD 40 x 0.01") &&
+                           Contains("top-k attack k 200") && Contains("eval k 100") &&
+                           Contains("maps of 100 IG points"));
+  r = eval({"--protocol", "fast"});
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--protocol"));
+}
+
 TEST_CASE("a killed IG-NORM training run resumes to the parameters of an uninterrupted one",
           "[examples][checkpoint]") {
   TempDir tmp;
