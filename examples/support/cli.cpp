@@ -281,6 +281,10 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                         "weight beta of the attribution norm in IG-SUM-NORM and the "
                         "distributional objective (default: the preset's)")
       ->check(CLI::NonNegativeNumber);
+  double train_learning_rate = 0;
+  train_cmd->add_option("--learning-rate", train_learning_rate,
+                        "the optimizer's learning rate (default: the preset's)")
+      ->check(CLI::PositiveNumber);
   std::string init;
   train_cmd->add_option("--init", init,
                         "start from this checkpoint's weights (fine-tuning; same network), with "
@@ -415,6 +419,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (train_penalty_every > 0) train.penalty_every = train_penalty_every;
       if (train_lambda >= 0) train.lambda = train_lambda;
       if (train_beta >= 0) train.beta = train_beta;
+      if (train_learning_rate > 0) train.learning_rate = train_learning_rate;
       const Dataset data = first(load(kind, train_c, Split::train), train_limit);
       train.net.classes = data.classes;
       torch::manual_seed(train.seed);

@@ -368,7 +368,7 @@ TEST_CASE("train --init fine-tunes from another checkpoint's weights", "[example
   CHECK_THAT(missing.output, Contains("nope.pt"));
 }
 
-TEST_CASE("train --lambda and --beta set the regularizers' weights", "[examples][smoke]") {
+TEST_CASE("train --lambda and --beta set the regularizers' weights and --learning-rate the optimizer's rate", "[examples][smoke]") {
   TempDir tmp;
   write_digits(tmp / "data", "train", 60, 3);
   write_digits(tmp / "data", "t10k", 20, 4);
@@ -397,8 +397,29 @@ TEST_CASE("train --lambda and --beta set the regularizers' weights", "[examples]
   const auto natural = train("natural.pt", {"--method", "natural"});
   CHECK(squared_distance(natural, train("ig-norm-0b.pt", {"--method", "ig-norm", "--lambda", "0"})) <
         1e-12);
+  // --learning-rate: Adam's first step moves every parameter with a gradient by the rate
+  // (m / sqrt(v) = g / |g|), so one step at 1e-2 and one at 1e-3 (the preset's) differ by 9e-3.
+  {
+    const auto one_step = [&](const std::string& out, std::vector<std::string> extra) {
+      std::vector<std::string> args = {"train", "--data", tmp / "data", "--out", tmp / out,
+                                       "--steps", "1", "--seed", "3", "--method", "natural"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      const auto r = run(RAR_MNIST_BIN, args);
+      INFO(r.output);
+      REQUIRE(r.code == 0);
+      return rar::examples::load_model(tmp / out);
+    };
+    const auto slow = one_step("lr-slow.pt", {});
+    const auto fast = one_step("lr-fast.pt", {"--learning-rate", "1e-2"});
+    double largest = 0;
+    for (size_t i = 0; i < slow->parameters().size(); ++i)
+      largest = std::max(largest,
+                         (slow->parameters()[i] - fast->parameters()[i]).abs().max().item<double>());
+    CHECK(largest == Approx(9e-3).epsilon(1e-3));
+  }
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"train", "--lambda", "-1"}, {"train", "--beta", "x"},
+        {"train", "--learning-rate", "0"},
         {"eval", "--model", "A=a.pt", "--surrogate-ig-steps", "0"}}) {
     const auto r = run(RAR_MNIST_BIN, bad);
     INFO(r.output);
