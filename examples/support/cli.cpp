@@ -484,7 +484,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                << " protocol="
                << (compare_flags.protocol.empty() ? compare_c.preset : compare_flags.protocol);
       config.settings = settings.str();
-      std::cout << protocol_line(eval) << std::endl;
+      config.banner = protocol_line(eval);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const Dataset data = first(load(kind, compare_c, Split::train), compare_train_limit);
@@ -536,7 +536,7 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
       if (kind == DatasetKind::gtsrb) config.title = "GTSRB";
       if (kind == DatasetKind::flower) config.title = "Flower-17";
       config.title += ", " + frontier_c.preset + " preset: robustness against training time";
-      std::cout << protocol_line(eval) << std::endl;
+      config.banner = protocol_line(eval);
       const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
       if (!note.empty()) std::cout << note << std::endl;
       const Dataset data = first(load(kind, frontier_c, Split::train), frontier_train_limit);

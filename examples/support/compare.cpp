@@ -122,6 +122,7 @@ std::vector<CompareRow> compare(const std::function<TrainConfig(Method)>& train_
     finished = read_compare_state(state_path, config.settings);
   else
     write_compare_state(state_path, config.settings, finished);
+  if (!config.banner.empty()) std::cout << config.banner << std::endl;
 
   std::vector<CompareRow> rows;
   const size_t count = config.methods.size();

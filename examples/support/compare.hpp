@@ -26,6 +26,8 @@ struct CompareConfig {
   /// The settings the rows depend on, as one line (data set, preset, budget, evaluation ...):
   /// a resumed comparison refuses a state file written with other settings.
   std::string settings;
+  /// A line printed once the state is accepted (the evaluation protocol); "" prints nothing.
+  std::string banner;
   /// Seconds between the checkpoints written while a method trains.
   double checkpoint_seconds = 10.0;
 };

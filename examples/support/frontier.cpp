@@ -207,6 +207,7 @@ std::vector<FrontierRow> frontier(const std::function<TrainConfig(Method)>& trai
     }
     write_frontier_state(state_path, config.settings, finished);
   }
+  if (!config.banner.empty()) std::cout << config.banner << std::endl;
 
   std::vector<FrontierRow> rows;
   const size_t count = config.methods.size();

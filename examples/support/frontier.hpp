@@ -31,6 +31,8 @@ struct FrontierConfig {
   /// The settings the rows depend on, as one line: a resumed run refuses a state file written
   /// with other settings.
   std::string settings;
+  /// A line printed once the state is accepted (the evaluation protocol); "" prints nothing.
+  std::string banner;
   std::string title;  ///< the plot's title (data set, preset), e.g. "Fashion-MNIST, quick preset"
   double checkpoint_seconds = 10.0;  ///< seconds between checkpoints while a method trains
 };

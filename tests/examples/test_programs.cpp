@@ -160,7 +160,7 @@ TEST_CASE("rar_mnist --dataset mnist trains on the mnist package's digits with n
   CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
 }
 
-TEST_CASE("--protocol paper evaluates a quick model under the paper's protocol for the data set",
+TEST_CASE("eval --protocol paper measures a quick model under the paper's protocol for the data set",
           "[examples][protocol]") {
   TempDir tmp;
   write_digits(tmp / "data", "train", 60, 3);
@@ -195,6 +195,59 @@ TEST_CASE("--protocol paper evaluates a quick model under the paper's protocol f
   r = eval({"--protocol", "fast"});
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("--protocol"));
+}
+
+TEST_CASE("the quick preset decays the fast recipe's learning rate, and the loop follows a schedule",
+          "[examples][schedule]") {
+  using namespace rar::examples;
+  for (const DatasetKind kind : {DatasetKind::fashion_mnist, DatasetKind::mnist}) {
+    TrainConfig t;
+    EvalConfig e;
+    apply_preset(kind, "quick", Method::ig_sum_norm_fast, t, e);
+    CHECK(t.learning_rate == 1e-3);
+    REQUIRE(t.lr_schedule.size() == 1);
+    CHECK(t.lr_schedule[0].first == 2000);
+    CHECK(t.lr_schedule[0].second == 1e-4);
+    // The other methods keep the constant rate; the paper preset is the paper's.
+    for (const Method other : {Method::natural, Method::madry, Method::ig_sum_norm}) {
+      TrainConfig o;
+      apply_preset(kind, "quick", other, o, e);
+      CHECK(o.lr_schedule.empty());
+    }
+    TrainConfig paper;
+    apply_preset(kind, "paper", Method::ig_sum_norm_fast, paper, e);
+    CHECK(paper.lr_schedule.empty());
+  }
+  // A schedule entry (from, rate) applies from step `from` on (steps count from 0): one Adam
+  // step under {0: 1e-2} is one step at 1e-2, under {1: 1e-2} one step at the base rate.
+  TempDir tmp;
+  Dataset data;
+  torch::manual_seed(5);
+  data.images = torch::rand({8, 1, 28, 28});
+  data.labels = torch::arange(8) % 10;
+  data.classes = 10;
+  auto one_step = [&](double rate, std::vector<std::pair<int64_t, double>> schedule) {
+    TrainConfig c;
+    c.net.conv1 = 4;
+    c.net.conv2 = 4;
+    c.net.fc = 8;
+    c.batch_size = 8;
+    c.max_steps = 1;
+    c.max_seconds = 0;
+    c.learning_rate = rate;
+    c.lr_schedule = std::move(schedule);
+    torch::manual_seed(11);
+    Net net(c.net);
+    std::ostringstream quiet;
+    auto* old = std::cout.rdbuf(quiet.rdbuf());
+    train(net, data, c, torch::kCPU, tmp / "s.pt", false);
+    std::cout.rdbuf(old);
+    return net;
+  };
+  const Net base = one_step(1e-3, {});
+  CHECK(squared_distance(one_step(1e-3, {{0, 1e-2}}), one_step(1e-2, {})) == 0.0);
+  CHECK(squared_distance(one_step(1e-3, {{1, 1e-2}}), base) == 0.0);
+  CHECK(squared_distance(one_step(1e-3, {{0, 1e-2}}), base) > 1e-6);
 }
 
 TEST_CASE("a killed IG-NORM training run resumes to the parameters of an uninterrupted one",

@@ -86,9 +86,10 @@ enum class InnerObjective {
   /** The inner maximization uses every inner_stride-th point (k = s, 2s, ..); with another \
       `quadrature` it uses that rule with m / inner_stride points. */                      \
   RAR_ARG(int64_t, inner_stride) = 5;                                                      \
-  /** The rule of the m IG points (default: right Riemann, the paper's). A cheaper-training \
-      lever: Gauss-Legendre with 2-3 points integrates a smooth path about as well as 10    \
-      right-Riemann points (docs/methods.md, "Cheaper robust training"). */                \
+  /** The rule of the m IG points (default: right Riemann, the paper's). Gauss-Legendre    \
+      with m points integrates a polynomial path of degree 2m - 1 exactly, where right     \
+      Riemann's error is O(1/m); as a training lever it did not pay on the examples' CNN   \
+      (docs/methods.md, "Cheaper robust training"). */                                     \
   RAR_ARG(Quadrature, quadrature) = Quadrature::riemann_right;                             \
   /** What the inner ascent climbs: the term's own objective (`full`, default: a double     \
       backward per step) or the loss ℓ(x′) alone (`loss`: first order, as PGD; for IG-NORM  \
@@ -494,7 +495,6 @@ class RobustIGTerm {
       return torch::zeros({}, x.options().requires_grad(false)).requires_grad_(true);
     RobustIGConfig c = config_;
     c.inner_objective = InnerObjective::loss;
-    c.weight = 0.0;
     const torch::Tensor x_adv = robust_ig_inner_max(head, tail, x, y, c, index);
     const torch::Tensor h = layer_point(c.name, head, x.detach(), "x");
     const torch::Tensor h_adv = layer_end_point(c.name, head, x_adv, h);
