@@ -73,8 +73,10 @@ torch::Tensor NetImpl::forward(torch::Tensor x) {
     x = (x - mean) / std;
   }
   if (c.arch == Architecture::mnist_cnn) {
-    x = torch::max_pool2d(activation(convs_[0]->forward(x)), 2);
-    x = torch::max_pool2d(activation(convs_[1]->forward(x)), 2);
+    // rar::nn's max pooling: DeepLIFT applies its cross-maximum rule (exact summation-to-delta).
+    const auto pool = torch::nn::functional::MaxPool2dFuncOptions(2);
+    x = rar::nn::functional::max_pool2d(activation(convs_[0]->forward(x)), pool);
+    x = rar::nn::functional::max_pool2d(activation(convs_[1]->forward(x)), pool);
     x = activation(linears_[0]->forward(x.flatten(1)));
     return linears_[1]->forward(x);
   }

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// The `rar::nn` area: drop-in activations that rar's methods can switch (DeepLIFT's rescale
-/// rule, softplus surrogates, guided backprop), their functional forms and the scopes.
+/// rule, softplus surrogates, guided backprop), their functional forms, the transformer
+/// operations DeepLIFT sees (LayerNorm, softmax, products, attention, max pooling) and the scopes.
 ///
 /// Example:
 /// @code
@@ -11,6 +12,7 @@
 
 #include <rar/nn/activation.hpp>
 #include <rar/nn/functional.hpp>
+#include <rar/nn/layers.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
 #include <rar/nn/surrogate.hpp>

@@ -10,6 +10,7 @@
 #include <torch/version.h>
 
 #include <catch2/catch.hpp>
+#include "support/warnings.hpp"
 #include "support/skip.hpp"
 
 #include "support/models.hpp"
@@ -1166,6 +1167,40 @@ TEST_CASE("auto_surrogate makes the attack choose beta by agreement on its input
                     Contains("threshold must lie in (0, 1], got 2"));
 }
 
+TEST_CASE("auto_surrogate takes a smooth model (torch::nn::GELU inside a custom module) as its own "
+          "surrogate, and refuses a hidden torch::relu by its missing curvature",
+          "[attribution_attack][surrogate]") {
+  torch::manual_seed(31);
+  struct SmoothImpl : torch::nn::Module {
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+    torch::nn::GELU gelu{nullptr};
+    SmoothImpl()
+        : fc1(register_module("fc1", torch::nn::Linear(16, 12))),
+          fc2(register_module("fc2", torch::nn::Linear(12, 3))),
+          gelu(register_module("gelu", torch::nn::GELU())) {}
+    torch::Tensor forward(const torch::Tensor& t) { return fc2(gelu(fc1(t.flatten(1)))); }
+  };
+  auto net = std::make_shared<SmoothImpl>();
+  net->to(torch::kDouble);
+  const auto x = torch::rand({4, 1, 4, 4}, torch::kDouble);
+  torch::Tensor y;
+  {
+    torch::NoGradGuard no_grad;
+    y = net->forward(x).argmax(1);
+  }
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(6));
+  const auto opts = rar::AttributionAttackOptions().k(4).epsilon(0.05).iterations(3).step_size(0.02);
+  const auto chosen = rar::attribution_attack(net, rar::auto_surrogate(), ig, x, y, opts);
+  CHECK(std::isinf(chosen.surrogate_beta));
+  const auto itself = rar::attribution_attack(net, net, ig, x, y, opts);
+  CHECK(torch::equal(chosen.adversarial, itself.adversarial));
+  CHECK(torch::equal(chosen.topk_intersection, itself.topk_intersection));
+  // A forward with torch::relu hidden in it has nothing rar can smooth and no curvature: refused.
+  auto hidden = [&](const torch::Tensor& t) { return net->fc2(torch::relu(net->fc1(t.flatten(1)))); };
+  CHECK_THROWS_WITH(rar::attribution_attack(hidden, rar::auto_surrogate(), ig, x, y, opts),
+                    Contains("the surrogate is the model itself, and the model has no second derivative"));
+}
+
 TEST_CASE("a ReLU network passed as its own surrogate is refused: its map has no curvature",
           "[attribution_attack][surrogate]") {
   auto& task = half_task();
@@ -1234,24 +1269,8 @@ TEST_CASE("an explainer that ignores create_graph is refused: the attack would m
       rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign)));
 }
 
-namespace {
-// Collects TORCH_WARN messages while installed (LibTorch 2 changed the handler's interface).
-struct WarningCollector : c10::WarningHandler {
-  std::vector<std::string> messages;
-#if TORCH_VERSION_MAJOR >= 2
-  void process(const c10::Warning& w) override { messages.push_back(w.msg()); }
-#else
-  void process(const c10::SourceLocation&, const std::string& msg, bool) override {
-    messages.push_back(msg);
-  }
-#endif
-};
-#if TORCH_VERSION_MAJOR >= 2
-using WarningGuard = c10::WarningUtils::WarningHandlerGuard;
-#else
-using WarningGuard = c10::Warning::WarningHandlerGuard;
-#endif
-}  // namespace
+using rar::test::WarningCollector;
+using rar::test::WarningGuard;
 
 TEST_CASE("attack_strength: the top-k attack beats random-sign at the same budget, a no-op "
           "attack does not and is warned about",

@@ -583,6 +583,13 @@ TEST_CASE("cam methods reject bad arguments with messages naming them", "[cam][e
   CHECK_THROWS_WITH(rar::grad_cam(flat_head, c.tail, x, rar::GradCamOptions().target(y)),
                     Catch::Contains("rar::grad_cam: head(input) must be a layer [N, C, ...] with "
                                     "N = 4 rows and a channel dimension, got shape [216]"));
+  // A split whose tail stops at a feature map is named as such, not by the score function.
+  auto short_tail = [&](const torch::Tensor& h) { return h * 2.0; };
+  CHECK_THROWS_WITH(rar::grad_cam(c.head, short_tail, x, rar::GradCamOptions().target(y)),
+                    Catch::Contains("rar::grad_cam: tail(head(input)) must be the model output, "
+                                    "[4, C] with a target or [4] without, got shape [4, 6, 3, 3] "
+                                    "from the tail") &&
+                        Catch::Contains("check where the model is split into head and tail"));
   auto vector_head = [&](const torch::Tensor& t) { return c.head(t).flatten(1); };
   auto vector_tail = [&](const torch::Tensor& h) { return c.tail(h.view({-1, 6, 3, 3})); };
   CHECK_THROWS_WITH(

@@ -77,13 +77,13 @@ LayerCase layer_case(const std::string& name, torch::Dtype dtype = torch::kDoubl
   return c;
 }
 
-const char* kModels[] = {"mlp", "cnn", "residual"};
+const char* kLayerModels[] = {"mlp", "cnn", "residual"};
 
-struct MethodName {
+struct LayerMethodName {
   rar::Quadrature method;
   const char* captum;
 };
-const MethodName kMethods[] = {{rar::Quadrature::riemann_left, "riemann_left"},
+const LayerMethodName kLayerMethods[] = {{rar::Quadrature::riemann_left, "riemann_left"},
                                {rar::Quadrature::riemann_right, "riemann_right"},
                                {rar::Quadrature::riemann_middle, "riemann_middle"},
                                {rar::Quadrature::riemann_trapezoid, "riemann_trapezoid"},
@@ -129,9 +129,9 @@ TEST_CASE("layer_integrated_gradients matches Captum 0.7's LayerIntegratedGradie
           "rule, step count and baseline",
           "[layer-ig][captum]") {
   double worst = 0.0;
-  for (const char* name : kModels) {
+  for (const char* name : kLayerModels) {
     auto c = layer_case(name);
-    for (const auto& mn : kMethods) {
+    for (const auto& mn : kLayerMethods) {
       for (int64_t steps : {7, 32}) {
         for (bool zero : {true, false}) {
           const std::string key = std::string(name) + ".lig." + mn.captum + "." +
@@ -166,9 +166,9 @@ TEST_CASE("layer_integrated_gradients matches Captum 0.7's LayerIntegratedGradie
 TEST_CASE("layer_conductance matches Captum 0.7's LayerConductance for every rule and baseline",
           "[layer-ig][conductance][captum]") {
   double worst = 0.0;
-  for (const char* name : kModels) {
+  for (const char* name : kLayerModels) {
     auto c = layer_case(name);
-    for (const auto& mn : kMethods) {
+    for (const auto& mn : kLayerMethods) {
       for (int64_t steps : {7, 32}) {
         for (bool zero : {true, false}) {
           const std::string key = std::string(name) + ".conductance." + mn.captum + "." +
@@ -189,7 +189,7 @@ TEST_CASE("layer_conductance matches Captum 0.7's LayerConductance for every rul
 
 TEST_CASE("layer IG and conductance in float32 are close to Captum's float64 values",
           "[layer-ig][captum]") {
-  for (const char* name : kModels) {
+  for (const char* name : kLayerModels) {
     INFO(name);
     auto c = layer_case(name, torch::kFloat);
     auto opts = rar::IGOptions().target(c.target).baseline(c.baseline).steps(32);
@@ -256,7 +256,7 @@ TEMPLATE_TEST_CASE("layer IG with head = identity is exactly rar::integrated_gra
   const auto shared = 0.3 * torch::randn({1, 4}, dtype);
   const auto target = torch::tensor({1, 2, 0});
   auto identity = [](const torch::Tensor& t) { return t; };
-  for (const auto& mn : kMethods) {
+  for (const auto& mn : kLayerMethods) {
     for (int64_t batch : {0, 5}) {
       for (int which = 0; which < 3; ++which) {
         INFO(mn.captum << " internal_batch_size " << batch << " baseline " << which);

@@ -244,7 +244,11 @@ TEST_CASE("smooth_surrogate refuses models whose activations it cannot smooth", 
   tnn::Sequential seq(tnn::Linear(4, 3), tnn::ReLU());
   CHECK_THROWS_WITH(rar::smooth_surrogate(seq, 0.0), Catch::Contains("beta must be finite and > 0, got 0"));
   CHECK_THROWS_WITH(rar::smooth_surrogate(seq, std::nan("")), Catch::Contains("beta must be finite and > 0"));
+  tnn::Sequential relu6(tnn::Linear(4, 3), tnn::ReLU6());
+  CHECK_THROWS_WITH(rar::smooth_surrogate(relu6, 1.0),
+                    Catch::Contains("child '1' is a torch::nn::ReLU6, which has no rar::nn twin"));
+  // GELU is smooth: its twin stays GELU in the surrogate.
   tnn::Sequential gelu(tnn::Linear(4, 3), tnn::GELU());
-  CHECK_THROWS_WITH(rar::smooth_surrogate(gelu, 1.0),
-                    Catch::Contains("child '1' is a torch::nn::GELU, which has no rar::nn twin"));
+  const auto x4 = torch::randn({2, 4});
+  CHECK(torch::equal(rar::smooth_surrogate(gelu, 1.0)(x4), gelu->forward(x4)));
 }

@@ -15,6 +15,8 @@
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
 #include <rar/metrics/topk.hpp>
+#include <rar/nn/model.hpp>
+#include <rar/nn/scope.hpp>
 
 #include <torch/torch.h>
 
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -190,7 +193,8 @@ struct AttackResult {
   /// bool `[N]` on the input's device: the surrogate predicts the model's class at the input.
   /// Where false, the surrogate's map is a poor guide for that sample (raise its β).
   torch::Tensor surrogate_agreement;
-  /// The softplus β of the surrogate when the attack chose it (`rar::auto_surrogate()`); NaN
+  /// The softplus β of the surrogate when the attack chose it (`rar::auto_surrogate()`); +∞
+  /// when it chose the model itself (a smooth model: no ReLU-like activation to smooth); NaN
   /// when the caller passed the surrogate.
   double surrogate_beta = std::numeric_limits<double>::quiet_NaN();
 };
@@ -205,6 +209,32 @@ const void* model_identity(const M& m) {
     return static_cast<const void*>(m.ptr().get());
   } else {
     return static_cast<const void*>(&m);
+  }
+}
+
+/// Whether `model` has nothing for a softplus surrogate to smooth: no `torch::nn` ReLU,
+/// LeakyReLU, ReLU6, PReLU or Hardtanh in its module tree, and no `rar::nn` ReLU or LeakyReLU
+/// call on the first sample (GELU, SiLU, ELU, Sigmoid, Tanh and Softplus are smooth already).
+/// TorchScript models are never taken as smooth: their operators cannot be seen.
+template <class Model>
+bool is_smooth_model(Model& model, const torch::Tensor& input) {
+  if constexpr (rar::nn::detail::is_torchscript_v<std::decay_t<Model>>) {
+    return false;
+  } else {
+    if (const torch::nn::Module* root = rar::nn::detail::module_root(model)) {
+      using rar::nn::detail::Sees;
+      if (rar::nn::detail::torch_activation_name(*root, Sees::nonsmooth) != nullptr) return false;
+      bool kinked = false;
+      rar::nn::detail::for_each_submodule(*root, "", [&](const std::string&, const torch::nn::Module& m) {
+        kinked = kinked || rar::nn::detail::torch_activation_name(m, Sees::nonsmooth) != nullptr;
+      });
+      if (kinked) return false;
+    }
+    rar::nn::Scope scope;
+    scope.beta(1.0);
+    torch::NoGradGuard no_grad;
+    call_model(model, input.slice(0, 0, 1));
+    return scope.state().kinked_calls == 0;
   }
 }
 
@@ -724,7 +754,9 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
 /// @param model the real network, logits `[N, C]`: labels and the reported maps come from it
 /// @param surrogate the smooth network whose map is differentiated (may be `model` itself if
 ///        its activations are smooth), or `rar::auto_surrogate()`: the attack then chooses
-///        β by class and map agreement on `input` (`rar::choose_surrogate_beta`) and reports it
+///        β by class and map agreement on `input` (`rar::choose_surrogate_beta`) and reports it,
+///        or, for a model with nothing to smooth (GELU, SiLU, ... only), uses the model itself
+///        (`surrogate_beta` = +∞)
 /// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
 ///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
 ///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
@@ -747,6 +779,13 @@ AttackResult attribution_attack(Model&& model, Surrogate&& surrogate, Method&& m
     // The attack's checks first (its errors, its target per sample); then class and map
     // agreement, the maps compared as the attack compares them.
     const detail::AttackSetup setup = detail::check_attribution_attack(fn, input, target, options);
+    if (detail::is_smooth_model(model, input)) {
+      // Nothing to smooth: the model is its own surrogate (the curvature check still runs, so
+      // a forward with a hidden torch::relu is refused rather than attacked weakly).
+      AttackResult result = detail::attribution_attack_with(model, model, method, input, target, options);
+      result.surrogate_beta = std::numeric_limits<double>::infinity();
+      return result;
+    }
     const SurrogateBetaChoice choice = choose_surrogate_beta(
         model, method, input, setup.target,
         SurrogateBetaOptions(surrogate.options).k(options.k()).map(options.map()));

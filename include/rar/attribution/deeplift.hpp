@@ -5,7 +5,9 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
+#include <rar/attribution/completeness.hpp>
 #include <rar/attribution/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
@@ -13,6 +15,7 @@
 #include <rar/nn/model.hpp>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace rar {
@@ -30,6 +33,12 @@ struct DeepLiftOptions {
   RAR_ARG(torch::Tensor, target);
   /// Below this |x − x'| a nonlinearity uses its plain gradient instead of Δy/Δx (Captum: 1e-10).
   RAR_ARG(double, eps) = 1e-10;
+  /// What to do when a sample's attributions miss F(x) − F(x′) (summation-to-delta): raise
+  /// (default), warn or off. See `rar::deeplift`.
+  RAR_ARG(CompletenessCheck, completeness) = CompletenessCheck::raise;
+  /// Sample n fails the check when |Σ attributions − (F(x) − F(x′))| > tolerance ·
+  /// (1 + |F(x)| + |F(x′)|); > 0.
+  RAR_ARG(double, completeness_tolerance) = 1e-3;
 };
 
 namespace detail {
@@ -73,7 +82,8 @@ inline bool deeplift_layers(const torch::nn::Sequential& net, const std::string&
     }
     DeepLiftRule rule;
     if (is_a<ReLUImpl>(m) || is_a<LeakyReLUImpl>(m) || is_a<ELUImpl>(m) || is_a<SigmoidImpl>(m) ||
-        is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m) || rar::nn::detail::is_rar_activation(*m)) {
+        is_a<TanhImpl>(m) || is_a<SoftplusImpl>(m) || is_a<GELUImpl>(m) || is_a<SiLUImpl>(m) ||
+        rar::nn::detail::is_rar_activation(*m)) {
       rule = DeepLiftRule::rescale;
     } else if (is_a<MaxPool1dImpl>(m)) {
       rule = DeepLiftRule::maxpool1d;
@@ -204,6 +214,27 @@ inline torch::Tensor deeplift_output_grad(const char* fn, const torch::Tensor& o
   return torch::ones_like(out);
 }
 
+/// DeepLIFT's attributions with the explained score at the input and at the reference.
+struct DeepLiftResult {
+  torch::Tensor attributions;     ///< the input's shape
+  torch::Tensor score;            ///< F(x_n), `[N]`
+  torch::Tensor reference_score;  ///< F(x′_n), `[N]`
+};
+
+/// The explained score of each of `rows` samples from a network output (one row broadcast to
+/// all when the reference is shared): the target's entry, or the output itself when `[N]`.
+inline torch::Tensor deeplift_score(const torch::Tensor& out, const torch::Tensor& target,
+                                    int64_t rows) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor o = out.detach();
+  if (o.size(0) != rows) {
+    std::vector<int64_t> sizes(o.sizes().begin(), o.sizes().end());
+    sizes[0] = rows;
+    o = o.expand(sizes);
+  }
+  return target.defined() ? o.gather(1, target.view({-1, 1})).squeeze(1) : o;
+}
+
 /// Whether the reference is one row shared by every sample (the default zeros, or a baseline
 /// without a batch dimension or with one row): it then runs forward as one row.
 inline bool shared_reference(const DeepLiftOptions& options, const torch::Tensor& input) {
@@ -213,9 +244,9 @@ inline bool shared_reference(const DeepLiftOptions& options, const torch::Tensor
 
 /// The Sequential walker (with Captum's max-pool rule), for Sequentials whose every leaf it
 /// knows; `layers` come from `deeplift_layers`.
-inline torch::Tensor deeplift_sequential(std::vector<DeepLiftLayer>& layers,
-                                         const torch::Tensor& input, const torch::Tensor& baseline,
-                                         const torch::Tensor& target, bool shared, double eps) {
+inline DeepLiftResult deeplift_sequential(std::vector<DeepLiftLayer>& layers,
+                                          const torch::Tensor& input, const torch::Tensor& baseline,
+                                          const torch::Tensor& target, bool shared, double eps) {
   const char* fn = "rar::deeplift";
   TORCH_CHECK(!layers.empty(), fn, ": the network has no layers");
   torch::AutoGradMode grad_mode(true);
@@ -229,9 +260,12 @@ inline torch::Tensor deeplift_sequential(std::vector<DeepLiftLayer>& layers,
     r = acts.back().out_r;
   }
   torch::Tensor grad = deeplift_output_grad(fn, x, target);
-  for (size_t i = layers.size(); i-- > 0;)
-    grad = deeplift_backward(layers[i], acts[i], grad, eps);
-  return ((input - baseline) * grad).detach();
+  DeepLiftResult result;
+  result.score = deeplift_score(x, target, input.size(0));
+  result.reference_score = deeplift_score(r, target, input.size(0));
+  for (size_t i = layers.size(); i-- > 0;) grad = deeplift_backward(layers[i], acts[i], grad, eps);
+  result.attributions = ((input - baseline) * grad).detach();
+  return result;
 }
 
 /// DeepLIFT through `rar::nn` activations: the reference runs first and each activation call
@@ -239,23 +273,24 @@ inline torch::Tensor deeplift_sequential(std::vector<DeepLiftLayer>& layers,
 /// derivative by the rescale multiplier. Two forwards (the shared reference as one row) and
 /// one backward.
 template <class Model>
-torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
-                              const torch::Tensor& baseline, const torch::Tensor& target,
-                              bool shared, double eps) {
+DeepLiftResult deeplift_scoped(Model& model, const torch::Tensor& input,
+                               const torch::Tensor& baseline, const torch::Tensor& target,
+                               bool shared, double eps) {
   const char* fn = "rar::deeplift";
   rar::nn::detail::DeepLiftTape tape;
   tape.eps = eps;
+  torch::Tensor reference_out;
   {
     rar::nn::Scope scope(rar::nn::Rule::rescale);
     scope.state().tape = &tape;
     torch::NoGradGuard no_grad;
     const torch::Tensor r = (shared ? baseline.narrow(0, 0, 1) : baseline).detach();
-    call_model(model, r);
-    TORCH_CHECK(scope.calls() > 0, fn,
+    reference_out = call_model(model, r);
+    TORCH_CHECK(!tape.entries.empty(), fn,
                 ": the model called no rar::nn activation, so DeepLIFT cannot see its "
-                "nonlinearities; build it with rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh or "
-                "Softplus (drop-ins for torch::nn's), or rar::nn::functional::relu, ... in a "
-                "custom forward");
+                "nonlinearities; build it with rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh, "
+                "Softplus, GELU or SiLU (drop-ins for torch::nn's), or "
+                "rar::nn::functional::relu, ... in a custom forward");
   }
   tape.recording = false;
   torch::AutoGradMode grad_mode(true);
@@ -274,7 +309,69 @@ torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
   torch::Tensor grad = torch::autograd::grad({out}, {x}, {grad_out}, /*retain_graph=*/false,
                                              /*create_graph=*/false, /*allow_unused=*/true)[0];
   if (!grad.defined()) grad = torch::zeros_like(x);
-  return ((input - baseline) * grad).detach();
+  TORCH_CHECK(
+      reference_out.dim() == out.dim() && reference_out.sizes().slice(1) == out.sizes().slice(1),
+      fn, ": the model returned shape ", reference_out.sizes(), " for the reference but ",
+      out.sizes(), " for the input");
+  DeepLiftResult result;
+  result.score = deeplift_score(out, target, input.size(0));
+  result.reference_score = deeplift_score(reference_out, target, input.size(0));
+  result.attributions = ((input - baseline) * grad).detach();
+  return result;
+}
+
+template <class Model>
+DeepLiftResult deeplift_run(const char* fn, Model&& model, const torch::Tensor& input,
+                            const DeepLiftOptions& options) {
+  check_input(fn, "input", input);
+  TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
+  TORCH_CHECK(
+      std::isfinite(options.completeness_tolerance()) && options.completeness_tolerance() > 0, fn,
+      ": completeness_tolerance must be finite and > 0, got ", options.completeness_tolerance());
+  const torch::Tensor baseline = expand_baseline(fn, options.baseline(), input);
+  const torch::Tensor target = expand_target(fn, options.target(), input.size(0), input.device());
+  const bool shared = shared_reference(options, input);
+  constexpr const char* what =
+      "DeepLIFT must replace the derivative of every nonlinearity by its rescale multiplier";
+  using D = std::decay_t<Model>;
+  if constexpr (rar::nn::detail::is_torchscript_v<D>) {
+    TORCH_CHECK(false, fn,
+                ": TorchScript models are not supported: their activations are TorchScript "
+                "operators that rar cannot switch to the rescale rule; build the model in C++ "
+                "with rar::nn activations, or use a Sequential of torch::nn layers");
+    return {};
+  } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
+    std::vector<DeepLiftLayer> layers;
+    std::string unsupported;
+    TORCH_CHECK(!model.is_empty(), fn, ": the Sequential is an empty holder");
+    if (deeplift_layers(model, "", layers, unsupported))
+      return deeplift_sequential(layers, input, baseline, target, shared, options.eps());
+    // A custom child (e.g. a residual block): the whole Sequential runs in the scope, with its
+    // direct torch::nn activations swapped for their rar::nn twins (same weights).
+    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
+    rar::nn::detail::check_no_torch_activations(fn, twin, what);
+    rar::nn::detail::check_batch_norm_eval(fn, twin);
+    return deeplift_scoped(twin, input, baseline, target, shared, options.eps());
+  } else {
+    rar::nn::detail::check_no_torch_activations(fn, model, what);
+    rar::nn::detail::check_batch_norm_eval(fn, model);
+    return deeplift_scoped(model, input, baseline, target, shared, options.eps());
+  }
+}
+
+/// DeepLIFT with each sample's delta, checked per `options.completeness()`.
+template <class Model>
+Attribution deeplift_checked(const char* fn, Model&& model, const torch::Tensor& input,
+                             const DeepLiftOptions& options) {
+  DeepLiftResult r = deeplift_run(fn, std::forward<Model>(model), input, options);
+  const torch::Tensor total = r.attributions.reshape({input.size(0), -1}).sum(1);
+  check_completeness(fn, total, r.score, r.reference_score, options.completeness(),
+                     options.completeness_tolerance(), [] {
+                       return deeplift_completeness_cause("rar::DeepLiftOptions",
+                                                          "rar::deeplift_with_delta");
+                     });
+  torch::Tensor delta = total - (r.score - r.reference_score);
+  return {std::move(r.attributions), std::move(delta)};
 }
 
 }  // namespace detail
@@ -289,10 +386,21 @@ torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
 /// |z − z′| < eps). attributions = (x − x′) ⊙ multipliers satisfy summation-to-delta:
 /// Σ attributions = F(x) − F(x′). Matches Captum 0.7's `DeepLift`.
 ///
+/// **No silently wrong map.** The rules see only the operations listed below; any other
+/// nonlinear operation (LayerNorm, softmax attention, a product of two activations, an
+/// activation called through `torch::` directly) passes its plain gradient, and the map looks
+/// right and is not. Summation-to-delta is what tells: every call checks it, and a sample with
+/// |Σ attributions − (F(x) − F(x′))| > tolerance · (1 + |F(x)| + |F(x′)|)
+/// (`completeness_tolerance`, default 1e-3) raises an error that names the sample, both sums and
+/// the operations DeepLIFT can see (`completeness(rar::CompletenessCheck::warn)` warns instead,
+/// `off` skips the check). `rar::deeplift_with_delta` returns the delta of every sample. Captum
+/// only reports it.
+///
 /// Two paths, one result:
 /// - A `torch::nn::Sequential` whose every leaf is a known layer (Linear, Conv1d/2d, Flatten,
 ///   Unflatten, Dropout, BatchNorm1d/2d in eval, AvgPool, AdaptiveAvgPool, Identity, MaxPool1d/2d,
-///   and the `torch::nn` or `rar::nn` ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus; nested
+///   and the `torch::nn` or `rar::nn` ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus, GELU, SiLU;
+///   nested
 ///   Sequentials) is walked layer by layer; max-pooling then uses Captum's cross-maximum rule,
 ///   which keeps summation-to-delta exact.
 /// - Any other model (a custom module with residual connections, a lambda, a Sequential with a
@@ -301,8 +409,8 @@ torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
 ///   (each call, in the same order, uses the recorded reference activations). The model's
 ///   nonlinearities must be `rar::nn` ones: a `torch::nn` activation in its module tree, a
 ///   TorchScript model, or a forward that calls no `rar::nn` activation raises an error. Max
-///   pooling there passes the plain gradient (use average pooling, or a Sequential, for exact
-///   summation-to-delta).
+///   pooling there passes the plain gradient, which the completeness check usually catches
+///   (use average pooling, or a Sequential, for exact summation-to-delta).
 ///
 /// Costs two forwards (input and reference) and one backward over N rows; a reference shared by
 /// all samples (the default zeros, or a baseline broadcast over the batch) runs as one row. The
@@ -327,45 +435,37 @@ torch::Tensor deeplift_scoped(Model& model, const torch::Tensor& input,
 /// @endcode
 /// @param model the model: a Sequential, a module holder, a module or a callable
 /// @param input batch `[N, ...]`, float32 or float64
-/// @param options baseline, target, eps
+/// @param options baseline, target, eps, completeness, completeness_tolerance
 /// @return attributions, shape/dtype/device of `input`
 template <class Model>
 torch::Tensor deeplift(Model&& model, const torch::Tensor& input,
                        const DeepLiftOptions& options = {}) {
   detail::static_check_model<Model>();
-  const char* fn = "rar::deeplift";
-  detail::check_input(fn, "input", input);
-  TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
-  const torch::Tensor baseline = detail::expand_baseline(fn, options.baseline(), input);
-  const torch::Tensor target =
-      detail::expand_target(fn, options.target(), input.size(0), input.device());
-  const bool shared = detail::shared_reference(options, input);
-  constexpr const char* what =
-      "DeepLIFT must replace the derivative of every nonlinearity by its rescale multiplier";
-  using D = std::decay_t<Model>;
-  if constexpr (rar::nn::detail::is_torchscript_v<D>) {
-    TORCH_CHECK(false, fn,
-                ": TorchScript models are not supported: their activations are TorchScript "
-                "operators that rar cannot switch to the rescale rule; build the model in C++ "
-                "with rar::nn activations, or use a Sequential of torch::nn layers");
-    return {};
-  } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
-    std::vector<detail::DeepLiftLayer> layers;
-    std::string unsupported;
-    TORCH_CHECK(!model.is_empty(), fn, ": the Sequential is an empty holder");
-    if (detail::deeplift_layers(model, "", layers, unsupported))
-      return detail::deeplift_sequential(layers, input, baseline, target, shared, options.eps());
-    // A custom child (e.g. a residual block): the whole Sequential runs in the scope, with its
-    // direct torch::nn activations swapped for their rar::nn twins (same weights).
-    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
-    rar::nn::detail::check_no_torch_activations(fn, twin, what);
-    rar::nn::detail::check_batch_norm_eval(fn, twin);
-    return detail::deeplift_scoped(twin, input, baseline, target, shared, options.eps());
-  } else {
-    rar::nn::detail::check_no_torch_activations(fn, model, what);
-    rar::nn::detail::check_batch_norm_eval(fn, model);
-    return detail::deeplift_scoped(model, input, baseline, target, shared, options.eps());
-  }
+  return detail::deeplift_checked("rar::deeplift", std::forward<Model>(model), input, options)
+      .attributions;
+}
+
+/// DeepLIFT with the convergence delta of each sample, `delta[n] = Σ attributions[n] −
+/// (F(x_n) − F(x′_n))` (Captum's `return_convergence_delta=True` has the opposite sign). The
+/// completeness check runs as in `rar::deeplift`; set `completeness(rar::CompletenessCheck::off)`
+/// to look at a failing model's deltas without an error.
+///
+/// Example:
+/// @code
+/// auto r = rar::deeplift_with_delta(net, x, rar::DeepLiftOptions().target(y)
+///                                                .completeness(rar::CompletenessCheck::off));
+/// double worst = r.delta.abs().max().item<double>();
+/// @endcode
+/// @param model as for `rar::deeplift`
+/// @param input batch `[N, ...]`, float32 or float64
+/// @param options baseline, target, eps, completeness, completeness_tolerance
+/// @return attributions (the input's shape) and delta `[N]`
+template <class Model>
+Attribution deeplift_with_delta(Model&& model, const torch::Tensor& input,
+                                const DeepLiftOptions& options = {}) {
+  detail::static_check_model<Model>();
+  return detail::deeplift_checked("rar::deeplift_with_delta", std::forward<Model>(model), input,
+                                  options);
 }
 
 /// DeepLIFT for a `torch::nn::Sequential` lvalue (the original signature; same as the template).

@@ -5,6 +5,10 @@
 /// semantics of Captum 0.7's `LayerGradCam` and `GuidedGradCam`, for a model written as
 /// tail(head(x)) (the layer h = head(x), as in `rar::layer_integrated_gradients`).
 
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/guided_backprop.hpp>
 #include <rar/core/model.hpp>
@@ -13,11 +17,6 @@
 #include <rar/detail/checks.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
-
-#include <torch/torch.h>
-
-#include <cstdint>
-#include <functional>
 #include <type_traits>
 #include <vector>
 
@@ -39,7 +38,8 @@ enum class Interpolation {
 ///
 /// Example:
 /// @code
-/// torch::Tensor cam = rar::grad_cam(head, tail, images, rar::GradCamOptions().target(y).relu(true));
+/// torch::Tensor cam = rar::grad_cam(head, tail, images,
+/// rar::GradCamOptions().target(y).relu(true));
 /// @endcode
 struct GradCamOptions {
   /// Class per sample, int64 `[N]` or 0-dim. Undefined: the model output must already be `[N]`.
@@ -89,8 +89,7 @@ struct GuidedGradCamOptions {
 /// @param mode the interpolation (nearest by default); linear, bilinear/bicubic and trilinear
 ///        need 1, 2 and 3 spatial dimensions
 /// @return the resized map `[N, C, size...]`, differentiable like any tensor operation
-inline torch::Tensor interpolate_attribution(const torch::Tensor& map,
-                                             std::vector<int64_t> size,
+inline torch::Tensor interpolate_attribution(const torch::Tensor& map, std::vector<int64_t> size,
                                              Interpolation mode = Interpolation::nearest) {
   const char* fn = "rar::interpolate_attribution";
   TORCH_CHECK(map.defined() && map.dim() >= 3 && map.dim() <= 5, fn,
@@ -162,7 +161,16 @@ torch::Tensor grad_cam_layer(const char* fn, Head& head, Tail& tail, const torch
               ": head(input) must be floating point on the input's device ", input.device(),
               ", got ", h.scalar_type(), " on ", h.device());
   const torch::Tensor leaf = differentiable_leaf(h, graph);
-  const torch::Tensor s = score(call_model(tail, leaf), target);
+  const torch::Tensor out = call_model(tail, leaf);
+  // The usual mistake is a split whose tail does not end in the output (a tail that stops at a
+  // feature map): name it here, not in the score function.
+  TORCH_CHECK(out.dim() >= 1 && out.size(0) == input.size(0) &&
+                  (!target.defined() || out.dim() == 2),
+              fn, ": tail(head(input)) must be the model output, [", input.size(0),
+              ", C] with a target or [", input.size(0), "] without, got shape ", out.sizes(),
+              " from the tail (head(input) has shape ", h.sizes(),
+              "); check where the model is split into head and tail");
+  const torch::Tensor s = score(out, target);
   TORCH_CHECK(s.dim() == 1 && s.size(0) == input.size(0), fn,
               ": the score function must return one value per sample, shape [", input.size(0),
               "], got ", s.sizes());
@@ -192,11 +200,12 @@ std::function<torch::Tensor(const torch::Tensor&)> relu_switchable(const char* f
                 "switch; build it in C++ with rar::nn::ReLU");
     return {};
   } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
-    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
-    rar::nn::detail::check_no_torch_activations(fn, twin, what);
+    torch::nn::Sequential twin =
+        rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::relu);
+    rar::nn::detail::check_no_torch_activations(fn, twin, what, rar::nn::detail::Sees::relu);
     return [twin](const torch::Tensor& x) mutable { return twin->forward(x); };
   } else {
-    rar::nn::detail::check_no_torch_activations(fn, model, what);
+    rar::nn::detail::check_no_torch_activations(fn, model, what, rar::nn::detail::Sees::relu);
     return [&model](const torch::Tensor& x) { return call_model(model, x); };
   }
 }
@@ -212,8 +221,8 @@ torch::Tensor guided_grad_cam_layer(const char* fn, Head& head, Tail& tail,
       grad_cam_layer(fn, head, tail, input, options.target(), /*relu=*/true,
                      /*sum_channels=*/true, options.create_graph(), options.score());
   TORCH_CHECK(cam.dim() == input.dim() && input.dim() >= 3 && input.dim() <= 5, fn,
-              ": the Grad-CAM map ", cam.sizes(), " cannot be resized to the input ",
-              input.sizes(), ": head(input) must keep the input's spatial dimensions (1 to 3 of "
+              ": the Grad-CAM map ", cam.sizes(), " cannot be resized to the input ", input.sizes(),
+              ": head(input) must keep the input's spatial dimensions (1 to 3 of "
               "them) as [N, C, ...]");
   std::vector<int64_t> size(input.sizes().begin() + 2, input.sizes().end());
   const torch::Tensor up = interpolate_attribution(cam, size, options.interpolation());
@@ -252,7 +261,8 @@ torch::Tensor guided_grad_cam_layer(const char* fn, Head& head, Tail& tail,
 /// torch::nn::Sequential head(torch::nn::Conv2d(3, 16, 3), torch::nn::ReLU());
 /// torch::nn::Sequential tail(torch::nn::AdaptiveAvgPool2d(1), torch::nn::Flatten(),
 ///                            torch::nn::Linear(16, 10));
-/// torch::Tensor cam = rar::grad_cam(head, tail, images, rar::GradCamOptions().target(y).relu(true));
+/// torch::Tensor cam = rar::grad_cam(head, tail, images,
+/// rar::GradCamOptions().target(y).relu(true));
 /// // cam: [N, 1, H - 2, W - 2]
 /// @endcode
 /// @param head the model up to the layer: any model mapping `[N, ...]` to h `[N, C, ...]`
@@ -289,7 +299,8 @@ torch::Tensor grad_cam(Head&& head, Tail&& tail, const torch::Tensor& input,
 ///
 /// Example:
 /// @code
-/// torch::Tensor a = rar::guided_grad_cam(head, tail, images, rar::GuidedGradCamOptions().target(y));
+/// torch::Tensor a = rar::guided_grad_cam(head, tail, images,
+/// rar::GuidedGradCamOptions().target(y));
 /// // a: the shape of images
 /// @endcode
 /// @param head the model up to the layer: `[N, C, ...]` input to h `[N, C', ...]`, the same

@@ -5,14 +5,13 @@
 /// Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014), with the
 /// semantics of Captum 0.7's `GuidedBackprop` and `Deconvolution`.
 
+#include <torch/torch.h>
+
 #include <rar/attribution/gradient.hpp>
 #include <rar/detail/checks.hpp>
 #include <rar/detail/model.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
-
-#include <torch/torch.h>
-
 #include <type_traits>
 
 namespace rar {
@@ -46,11 +45,12 @@ torch::Tensor modified_relu_gradient(const char* fn, Model& model, const torch::
                 "that rar cannot switch; build the model in C++ with rar::nn::ReLU");
     return {};
   } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
-    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
-    rar::nn::detail::check_no_torch_activations(fn, twin, what);
+    torch::nn::Sequential twin =
+        rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::relu);
+    rar::nn::detail::check_no_torch_activations(fn, twin, what, rar::nn::detail::Sees::relu);
     return scoped_relu_gradient(fn, twin, input, options, rule);
   } else {
-    rar::nn::detail::check_no_torch_activations(fn, model, what);
+    rar::nn::detail::check_no_torch_activations(fn, model, what, rar::nn::detail::Sees::relu);
     return scoped_relu_gradient(fn, model, input, options, rule);
   }
 }

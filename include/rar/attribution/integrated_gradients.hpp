@@ -3,6 +3,7 @@
 /// Integrated Gradients (Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks",
 /// ICML 2017), batched over all path points, differentiable with `create_graph`.
 
+#include <rar/attribution/completeness.hpp>
 #include <rar/attribution/quadrature.hpp>
 #include <rar/core/batching.hpp>
 #include <rar/core/model.hpp>
@@ -44,21 +45,6 @@ struct IGOptions {
   RAR_ARG(bool, create_graph) = false;
   /// What is explained: a per-sample scalar `[N]` from (output, target).
   RAR_ARG(ScoreFunction, score) = score::logit;
-};
-
-/// Attributions together with the convergence delta of each sample.
-///
-/// Example:
-/// @code
-/// rar::Attribution r = rar::integrated_gradients_with_delta(model, x, rar::IGOptions().target(y));
-/// torch::Tensor attr = r.attributions;  // [N, ...]
-/// torch::Tensor delta = r.delta;        // [N]
-/// @endcode
-struct Attribution {
-  /// Attributions, shape, dtype and device of the input.
-  torch::Tensor attributions;
-  /// `delta[n] = sum(attributions[n]) − (score(x_n) − score(x'_n))`, shape `[N]`.
-  torch::Tensor delta;
 };
 
 namespace detail {

@@ -1,17 +1,16 @@
 #pragma once
 /// @file
-/// Drop-in activation modules: `rar::nn::ReLU`, `LeakyReLU`, `ELU`, `Sigmoid`, `Tanh` and
-/// `Softplus`, built like their `torch::nn` namesakes (same options structs, module holders).
-/// Outside a `rar::nn::Scope` they compute exactly what `torch::nn` computes; the library's
-/// methods switch them (DeepLIFT's rescale rule, the softplus surrogate, guided backprop), so
-/// that every method works on any model built with them: residual adds, concatenation, custom
-/// `forward`s.
-
-#include <rar/nn/functional.hpp>
+/// Drop-in activation modules: `rar::nn::ReLU`, `LeakyReLU`, `ELU`, `Sigmoid`, `Tanh`,
+/// `Softplus`, `GELU` and `SiLU`, built like their `torch::nn` namesakes (same options structs,
+/// module holders). Outside a `rar::nn::Scope` they compute exactly what `torch::nn` computes; the
+/// library's methods switch them (DeepLIFT's rescale rule, the softplus surrogate, guided
+/// backprop), so that every method works on any model built with them: residual adds,
+/// concatenation, custom `forward`s.
 
 #include <torch/torch.h>
 
 #include <ostream>
+#include <rar/nn/functional.hpp>
 
 namespace rar {
 namespace nn {
@@ -23,7 +22,8 @@ namespace nn {
 /// struct BlockImpl : torch::nn::Module {
 ///   torch::nn::Conv2d conv{nullptr};
 ///   rar::nn::ReLU relu{nullptr};
-///   BlockImpl() : conv(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 3).padding(1)))),
+///   BlockImpl() : conv(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8,
+///   3).padding(1)))),
 ///                 relu(register_module("relu", rar::nn::ReLU())) {}
 ///   torch::Tensor forward(const torch::Tensor& x) { return relu(x + conv(x)); }
 /// };
@@ -120,7 +120,8 @@ TORCH_MODULE(Sigmoid);
 
 /// Drop-in for `torch::nn::Tanh` (see `rar::nn::functional::tanh`).
 ///
-/// Example: `torch::nn::Sequential mlp(torch::nn::Linear(4, 8), rar::nn::Tanh(), torch::nn::Linear(8, 2));`
+/// Example: `torch::nn::Sequential mlp(torch::nn::Linear(4, 8), rar::nn::Tanh(),
+/// torch::nn::Linear(8, 2));`
 class TanhImpl : public torch::nn::Cloneable<TanhImpl> {
  public:
   TanhImpl() = default;
@@ -162,6 +163,54 @@ class SoftplusImpl : public torch::nn::Cloneable<SoftplusImpl> {
 /// Module holder for `rar::nn::SoftplusImpl`.
 TORCH_MODULE(Softplus);
 
+/// Drop-in for `torch::nn::GELU` (see `rar::nn::functional::gelu`): the rescale rule under
+/// DeepLIFT, unchanged in the softplus surrogate (GELU is already smooth).
+///
+/// Example: `rar::nn::GELU act(torch::nn::GELUOptions().approximate("tanh"));`
+class GELUImpl : public torch::nn::Cloneable<GELUImpl> {
+ public:
+  /// @param options_ approximate ("none" or "tanh")
+  explicit GELUImpl(const torch::nn::GELUOptions& options_ = {}) : options(options_) {
+    detail::gelu_approximation("rar::nn::GELU", options.approximate());
+  }
+  /// No parameters or buffers.
+  void reset() override {}
+  /// x·Φ(x) (or its tanh approximation) outside a scope.
+  /// @param input any tensor
+  /// @return the activation
+  torch::Tensor forward(const torch::Tensor& input) { return functional::gelu(input, options); }
+  /// Prints `rar::nn::GELU(approximate=…)`.
+  /// @param stream where to print
+  void pretty_print(std::ostream& stream) const override {
+    stream << "rar::nn::GELU(approximate=" << options.approximate() << ")";
+  }
+  /// The options this module was built with.
+  torch::nn::GELUOptions options;
+};
+/// Module holder for `rar::nn::GELUImpl`.
+TORCH_MODULE(GELU);
+
+/// Drop-in for `torch::nn::SiLU` (see `rar::nn::functional::silu`): the rescale rule under
+/// DeepLIFT, unchanged in the softplus surrogate (SiLU is already smooth).
+///
+/// Example: `torch::nn::Sequential mlp(torch::nn::Linear(4, 8), rar::nn::SiLU(),
+/// torch::nn::Linear(8, 2));`
+class SiLUImpl : public torch::nn::Cloneable<SiLUImpl> {
+ public:
+  SiLUImpl() = default;
+  /// No parameters or buffers.
+  void reset() override {}
+  /// x·σ(x) outside a scope.
+  /// @param input any tensor
+  /// @return the activation
+  torch::Tensor forward(const torch::Tensor& input) { return functional::silu(input); }
+  /// Prints `rar::nn::SiLU()`.
+  /// @param stream where to print
+  void pretty_print(std::ostream& stream) const override { stream << "rar::nn::SiLU()"; }
+};
+/// Module holder for `rar::nn::SiLUImpl`.
+TORCH_MODULE(SiLU);
+
 namespace detail {
 
 /// Whether `m` is one of the `rar::nn` activation modules.
@@ -171,13 +220,33 @@ inline bool is_rar_activation(const torch::nn::Module& m) {
          dynamic_cast<const ELUImpl*>(&m) != nullptr ||
          dynamic_cast<const SigmoidImpl*>(&m) != nullptr ||
          dynamic_cast<const TanhImpl*>(&m) != nullptr ||
-         dynamic_cast<const SoftplusImpl*>(&m) != nullptr;
+         dynamic_cast<const SoftplusImpl*>(&m) != nullptr ||
+         dynamic_cast<const GELUImpl*>(&m) != nullptr ||
+         dynamic_cast<const SiLUImpl*>(&m) != nullptr;
 }
 
-/// The name of `m` if it is a `torch::nn` nonlinearity that `rar::nn` replaces (or one that
-/// rar's methods cannot see, e.g. GELU), else null.
-inline const char* torch_activation_name(const torch::nn::Module& m) {
+/// Which `torch::nn` nonlinearities a method must be able to switch, and so refuses inside a
+/// custom module where it cannot.
+enum class Sees {
+  every,      ///< every nonlinearity (DeepLIFT replaces each derivative)
+  nonsmooth,  ///< the kinked ones: ReLU, LeakyReLU, ReLU6, PReLU, Hardtanh (the surrogate)
+  relu        ///< ReLU only (guided backprop and deconvolution, like Captum)
+};
+
+/// The name of `m` if it is a `torch::nn` nonlinearity that a method with `sees` must switch
+/// (one that `rar::nn` replaces, or one that rar's methods cannot see, e.g. Mish), else null.
+inline const char* torch_activation_name(const torch::nn::Module& m, Sees sees = Sees::every) {
   namespace tnn = torch::nn;
+  if (sees == Sees::relu)
+    return dynamic_cast<const tnn::ReLUImpl*>(&m) ? "torch::nn::ReLU" : nullptr;
+  if (sees == Sees::nonsmooth) {
+    if (dynamic_cast<const tnn::ReLUImpl*>(&m)) return "torch::nn::ReLU";
+    if (dynamic_cast<const tnn::LeakyReLUImpl*>(&m)) return "torch::nn::LeakyReLU";
+    if (dynamic_cast<const tnn::ReLU6Impl*>(&m)) return "torch::nn::ReLU6";
+    if (dynamic_cast<const tnn::PReLUImpl*>(&m)) return "torch::nn::PReLU";
+    if (dynamic_cast<const tnn::HardtanhImpl*>(&m)) return "torch::nn::Hardtanh";
+    return nullptr;
+  }
   if (dynamic_cast<const tnn::ReLUImpl*>(&m)) return "torch::nn::ReLU";
   if (dynamic_cast<const tnn::LeakyReLUImpl*>(&m)) return "torch::nn::LeakyReLU";
   if (dynamic_cast<const tnn::ELUImpl*>(&m)) return "torch::nn::ELU";

@@ -1,29 +1,30 @@
 #pragma once
 /// @file
-/// Functional forms of the `rar::nn` activations: `rar::nn::functional::relu(x)` and friends.
+/// Functional forms of the `rar::nn` activations: `rar::nn::functional::relu(x)` and friends
+/// (relu, leaky_relu, elu, sigmoid, tanh, softplus, gelu, silu).
 /// Outside a `rar::nn::Scope` each returns exactly what its `torch::nn::functional` namesake
 /// returns; inside one it follows the scope (softplus surrogate, DeepLIFT rescale rule, guided
 /// backprop, deconvolution). Call these in a custom `forward` instead of `torch::relu` so that
 /// every method of rar sees the nonlinearity.
 
-#include <rar/nn/scope.hpp>
-
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdint>
+#include <rar/nn/scope.hpp>
+#include <string>
 
 namespace rar {
 namespace nn {
 namespace detail {
 
 /// Which elementwise nonlinearity.
-enum class ActivationKind : int64_t { relu, leaky_relu, elu, sigmoid, tanh, softplus };
+enum class ActivationKind : int64_t { relu, leaky_relu, elu, sigmoid, tanh, softplus, gelu, silu };
 
 /// One elementwise nonlinearity with its parameters.
 struct Activation {
   ActivationKind kind = ActivationKind::relu;
-  double a = 0.0;           ///< LeakyReLU: negative slope; ELU: alpha; Softplus: beta
+  double a = 0.0;  ///< LeakyReLU: negative slope; ELU: alpha; Softplus: beta; GELU: 1 = tanh
   double threshold = 20.0;  ///< Softplus: linear above beta·z > threshold
 
   /// The activation at `z`, with ReLU-like kinds smoothed to softplus_β when `beta` > 0 (the
@@ -43,6 +44,10 @@ struct Activation {
         return torch::tanh(z);
       case ActivationKind::softplus:
         return torch::softplus(z, a, threshold);
+      case ActivationKind::gelu:
+        return torch::gelu(z, a != 0.0 ? "tanh" : "none");
+      case ActivationKind::silu:
+        return torch::silu(z);
     }
     TORCH_INTERNAL_ASSERT(false, "unknown activation kind");
     return {};
@@ -80,8 +85,14 @@ struct RescaleFunction : public torch::autograd::Function<RescaleFunction> {
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad_outputs) {
     const torch::Tensor multiplier = ctx->get_saved_variables()[0];
-    return {grad_outputs[0] * multiplier, torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor(),         torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_outputs[0] * multiplier,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -117,6 +128,7 @@ struct GuidedReluFunction : public torch::autograd::Function<GuidedReluFunction>
 inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeState& scope) {
   ++scope.calls;
   if (f.kind == ActivationKind::relu) ++scope.relu_calls;
+  if (f.kind == ActivationKind::relu || f.kind == ActivationKind::leaky_relu) ++scope.kinked_calls;
   switch (scope.rule) {
     case Rule::plain:
       return f(z, scope.beta);
@@ -134,11 +146,12 @@ inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeSt
                   " calls); DeepLIFT needs a forward whose activation calls do not depend on the "
                   "data");
       const DeepLiftTape::Entry& ref = tape.entries[tape.next++];
-      const bool rows_ok = ref.input.dim() == z.dim() && z.dim() >= 1 &&
+      const bool rows_ok = ref.op == DeepLiftTape::Op::activation && ref.input.dim() == z.dim() &&
+                           z.dim() >= 1 &&
                            (ref.input.size(0) == 1 || ref.input.size(0) == z.size(0)) &&
                            ref.input.sizes().slice(1) == z.sizes().slice(1);
-      TORCH_CHECK(rows_ok, "rar::deeplift: activation call #", tape.next,
-                  " saw a tensor of shape ", z.sizes(), " on the input but ", ref.input.sizes(),
+      TORCH_CHECK(rows_ok, "rar::deeplift: activation call #", tape.next, " saw a tensor of shape ",
+                  z.sizes(), " on the input but ", ref.input.sizes(),
                   " on the reference; DeepLIFT needs a forward whose activation calls do not "
                   "depend on the data, and activations applied to [N, ...] batches");
       return RescaleFunction::apply(z, ref.input, ref.output, static_cast<int64_t>(f.kind), f.a,
@@ -152,6 +165,67 @@ inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeSt
   }
   TORCH_INTERNAL_ASSERT(false, "unknown rule");
   return {};
+}
+
+/// Scatters the pooled values `values` `[N, C, h, w]` back to the pre-pool plane of `like`
+/// `[N, C, H, W]` through flat `indices` (one row broadcast to N), summing where windows overlap.
+inline torch::Tensor unpool2d_add(const torch::Tensor& values, const torch::Tensor& indices,
+                                  const torch::Tensor& like) {
+  const torch::Tensor idx = indices.size(0) == values.size(0) ? indices : indices.expand_as(values);
+  const auto n = like.size(0), c = like.size(1);
+  return torch::zeros({n, c, like.size(2) * like.size(3)}, like.options())
+      .scatter_add_(2, idx.reshape({n, c, -1}), values.reshape({n, c, -1}))
+      .view(like.sizes());
+}
+
+/// DeepLIFT's max-pooling rule (Captum's, the one `rar::deeplift` applies in a Sequential) as an
+/// autograd function: forward max pooling of z; backward the cross-maximum rule: with
+/// m = max(y, y′), the share grad·(m − y′) goes to the input's maxima and grad·(y − m) to the
+/// reference's, divided by z − z′ (the plain gradient where |z − z′| < eps). Summation-to-delta
+/// stays exact: Σ_i mult_i·(z_i − z′_i) = Σ_j grad_j·(y_j − y′_j).
+struct MaxPoolRescaleFunction : public torch::autograd::Function<MaxPoolRescaleFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
+                               const torch::Tensor& reference_input,
+                               const torch::Tensor& reference_output,
+                               const torch::Tensor& reference_indices, torch::IntArrayRef kernel,
+                               torch::IntArrayRef stride, torch::IntArrayRef padding,
+                               torch::IntArrayRef dilation, bool ceil_mode, double eps) {
+    auto [y, indices] =
+        torch::max_pool2d_with_indices(z, kernel, stride, padding, dilation, ceil_mode);
+    ctx->save_for_backward({z, y, indices, reference_input, reference_output, reference_indices});
+    ctx->saved_data["eps"] = eps;
+    return y;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &z = saved[0], &y = saved[1], &indices = saved[2], &z_ref = saved[3],
+                        &y_ref = saved[4], &indices_ref = saved[5];
+    const torch::Tensor& grad = grad_outputs[0];
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const torch::Tensor cross = torch::max(y, y_ref);
+    torch::Tensor contribution = unpool2d_add(grad * (cross - y_ref), indices, z);
+    contribution.add_(unpool2d_add(grad * (y - cross), indices_ref, z));
+    torch::Tensor delta_in = z - z_ref;
+    torch::Tensor multiplier = contribution.div_(delta_in);
+    delta_in.abs_();
+    if (delta_in.numel() > 0 && delta_in.min().item<double>() < eps)
+      multiplier = torch::where(delta_in < eps, unpool2d_add(grad, indices, z), multiplier);
+    std::vector<torch::Tensor> out(10);
+    out[0] = multiplier;
+    return out;
+  }
+};
+
+/// The approximation GELU uses: "none" (the exact x·Φ(x)) or "tanh"; anything else is an error.
+/// @param fn the caller, for the message
+/// @param approximate the option's value
+/// @return 0 for "none", 1 for "tanh"
+inline double gelu_approximation(const char* fn, const std::string& approximate) {
+  TORCH_CHECK(approximate == "none" || approximate == "tanh", fn,
+              ": approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+  return approximate == "tanh" ? 1.0 : 0.0;
 }
 
 }  // namespace detail
@@ -175,7 +249,8 @@ inline torch::Tensor relu(torch::Tensor input, const torch::nn::ReLUOptions& opt
 /// LeakyReLU(a): `torch::nn::functional::leaky_relu` outside a scope; a·x + (1 − a)·softplus_β
 /// in a surrogate scope; rescale rule under DeepLIFT.
 ///
-/// Example: `h = rar::nn::functional::leaky_relu(h, torch::nn::LeakyReLUOptions().negative_slope(0.1));`
+/// Example: `h = rar::nn::functional::leaky_relu(h,
+/// torch::nn::LeakyReLUOptions().negative_slope(0.1));`
 /// @param input any tensor
 /// @param options negative_slope, inplace (honoured outside scopes only)
 /// @return the activation
@@ -199,7 +274,8 @@ inline torch::Tensor leaky_relu(torch::Tensor input,
 inline torch::Tensor elu(torch::Tensor input, const torch::nn::ELUOptions& options = {}) {
   detail::ScopeState* scope = detail::current_scope();
   if (scope == nullptr)
-    return options.inplace() ? torch::elu_(input, options.alpha()) : torch::elu(input, options.alpha());
+    return options.inplace() ? torch::elu_(input, options.alpha())
+                             : torch::elu(input, options.alpha());
   return detail::scoped({detail::ActivationKind::elu, options.alpha()}, input, *scope);
 }
 
@@ -238,6 +314,86 @@ inline torch::Tensor softplus(const torch::Tensor& input,
   if (scope == nullptr) return torch::softplus(input, options.beta(), options.threshold());
   return detail::scoped({detail::ActivationKind::softplus, options.beta(), options.threshold()},
                         input, *scope);
+}
+
+/// GELU, x·Φ(x) (or its tanh approximation): `torch::nn::functional::gelu` outside a scope;
+/// rescale rule under DeepLIFT. Already smooth: the softplus surrogate leaves it unchanged, and
+/// guided backprop keeps its derivative (Captum changes ReLUs only).
+///
+/// Example: `h = rar::nn::functional::gelu(h,
+/// torch::nn::functional::GELUFuncOptions().approximate("tanh"));`
+/// @param input any tensor
+/// @param options approximate ("none" or "tanh")
+/// @return the activation
+inline torch::Tensor gelu(const torch::Tensor& input,
+                          const torch::nn::functional::GELUFuncOptions& options = {}) {
+  const double approximate =
+      detail::gelu_approximation("rar::nn::functional::gelu", options.approximate());
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return torch::gelu(input, approximate != 0.0 ? "tanh" : "none");
+  return detail::scoped({detail::ActivationKind::gelu, approximate}, input, *scope);
+}
+
+/// 2-d max pooling: `torch::nn::functional::max_pool2d` everywhere, except under DeepLIFT
+/// (`rar::deeplift` on a custom model), where it applies the cross-maximum rule that the
+/// Sequential walker applies to `torch::nn::MaxPool2d`, so that summation-to-delta stays exact.
+/// `torch::max_pool2d` in a custom forward passes the plain gradient instead, and the
+/// completeness check of `rar::deeplift` refuses the map.
+///
+/// Example: `x = rar::nn::functional::max_pool2d(h,
+/// torch::nn::functional::MaxPool2dFuncOptions(2));`
+/// @param input `[N, C, H, W]`
+/// @param options kernel_size, stride, padding, dilation, ceil_mode
+/// @return the pooled tensor
+inline torch::Tensor max_pool2d(const torch::Tensor& input,
+                                const torch::nn::functional::MaxPool2dFuncOptions& options) {
+  detail::ScopeState* scope = detail::current_scope();
+  auto pool = [&](const torch::Tensor& t) {
+    return torch::max_pool2d_with_indices(t, options.kernel_size(), options.stride(),
+                                          options.padding(), options.dilation(),
+                                          options.ceil_mode());
+  };
+  if (scope == nullptr || scope->rule != Rule::rescale)
+    return torch::max_pool2d(input, options.kernel_size(), options.stride(), options.padding(),
+                             options.dilation(), options.ceil_mode());
+  TORCH_INTERNAL_ASSERT(scope->tape != nullptr, "rescale scope without a tape");
+  detail::DeepLiftTape& tape = *scope->tape;
+  TORCH_CHECK(input.dim() == 4,
+              "rar::nn::functional::max_pool2d: under DeepLIFT the input must "
+              "be [N, C, H, W], got ",
+              input.sizes());
+  if (tape.recording) {
+    auto [y, indices] = pool(input);
+    tape.entries.push_back(
+        {input.detach(), y.detach(), indices, {}, detail::DeepLiftTape::Op::max_pool});
+    return y;
+  }
+  TORCH_CHECK(tape.next < tape.entries.size(),
+              "rar::deeplift: the model made more rar::nn calls on the input (call #",
+              tape.next + 1, ", a max pooling) than on the reference (", tape.entries.size(),
+              " calls); DeepLIFT needs a forward whose calls do not depend on the data");
+  const detail::DeepLiftTape::Entry& ref = tape.entries[tape.next++];
+  TORCH_CHECK(ref.op == detail::DeepLiftTape::Op::max_pool && ref.input.dim() == 4 &&
+                  (ref.input.size(0) == 1 || ref.input.size(0) == input.size(0)) &&
+                  ref.input.sizes().slice(1) == input.sizes().slice(1),
+              "rar::deeplift: rar::nn call #", tape.next, " is a max pooling of shape ",
+              input.sizes(), " on the input but not on the reference (shape ", ref.input.sizes(),
+              "); DeepLIFT needs a forward whose calls do not depend on the data");
+  return detail::MaxPoolRescaleFunction::apply(
+      input, ref.input, ref.output, ref.indices, options.kernel_size(), options.stride(),
+      options.padding(), options.dilation(), options.ceil_mode(), tape.eps);
+}
+
+/// SiLU (swish), x·σ(x): `torch::silu` outside a scope; rescale rule under DeepLIFT. Already
+/// smooth: the softplus surrogate leaves it unchanged.
+///
+/// Example: `h = rar::nn::functional::silu(h);`
+/// @param input any tensor
+/// @return the activation
+inline torch::Tensor silu(const torch::Tensor& input) {
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr) return torch::silu(input);
+  return detail::scoped({detail::ActivationKind::silu}, input, *scope);
 }
 
 }  // namespace functional

@@ -5,12 +5,11 @@
 /// are `rar::nn` ones, and, for Sequentials of `torch::nn` activations, a twin Sequential that
 /// shares every weight but uses `rar::nn` activations.
 
-#include <rar/detail/model.hpp>
-#include <rar/nn/activation.hpp>
-
 #include <torch/torch.h>
 
 #include <memory>
+#include <rar/detail/model.hpp>
+#include <rar/nn/activation.hpp>
 #include <string>
 #include <type_traits>
 
@@ -48,19 +47,21 @@ const torch::nn::Module* module_root(const M& model) {
 /// Raises an error naming the first `torch::nn` nonlinearity found in `model`'s module tree:
 /// inside a custom module, `fn` cannot switch it and would silently treat it as linear (or keep
 /// its zero curvature). `what` says what the method needs the activations for.
+/// `sees` says which nonlinearities matter to `fn`.
 template <class M>
-void check_no_torch_activations(const char* fn, const M& model, const char* what) {
+void check_no_torch_activations(const char* fn, const M& model, const char* what,
+                                Sees sees = Sees::every) {
   const torch::nn::Module* root = module_root(model);
   if (root == nullptr) return;
-  if (const char* name = torch_activation_name(*root)) {
+  if (const char* name = torch_activation_name(*root, sees)) {
     TORCH_CHECK(false, fn, ": the model is a ", name, "; ", what);
   }
   for_each_submodule(*root, "", [&](const std::string& path, const torch::nn::Module& m) {
-    if (const char* name = torch_activation_name(m)) {
+    if (const char* name = torch_activation_name(m, sees)) {
       TORCH_CHECK(false, fn, ": the model's module '", path, "' is a ", name, ", which ", fn,
                   " cannot switch; ", what,
-                  ". Use the drop-in rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh or Softplus "
-                  "(or rar::nn::functional::relu, ... in a custom forward)");
+                  ". Use the drop-in rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus, GELU "
+                  "or SiLU (or rar::nn::functional::relu, ... in a custom forward)");
     }
   });
 }
@@ -81,7 +82,7 @@ void check_batch_norm_eval(const char* fn, const M& model) {
 }
 
 /// The `rar::nn` twin of a `torch::nn` activation module (same options), or an empty
-/// AnyModule when `m` is not one of the six activations rar::nn replaces.
+/// AnyModule when `m` is not one of the eight activations rar::nn replaces.
 inline torch::nn::AnyModule rar_twin(const std::shared_ptr<torch::nn::Module>& m) {
   namespace tnn = torch::nn;
   if (auto r = std::dynamic_pointer_cast<tnn::ReLUImpl>(m)) return tnn::AnyModule(ReLU(r->options));
@@ -92,15 +93,17 @@ inline torch::nn::AnyModule rar_twin(const std::shared_ptr<torch::nn::Module>& m
   if (std::dynamic_pointer_cast<tnn::TanhImpl>(m)) return tnn::AnyModule(Tanh());
   if (auto r = std::dynamic_pointer_cast<tnn::SoftplusImpl>(m))
     return tnn::AnyModule(Softplus(r->options));
+  if (auto r = std::dynamic_pointer_cast<tnn::GELUImpl>(m)) return tnn::AnyModule(GELU(r->options));
+  if (std::dynamic_pointer_cast<tnn::SiLUImpl>(m)) return tnn::AnyModule(SiLU());
   return {};
 }
 
 /// A Sequential with the children of `net` (shared: same weights, buffers and modes), except
-/// that every direct `torch::nn` ReLU/LeakyReLU/ELU/Sigmoid/Tanh/Softplus child is replaced by
-/// its `rar::nn` twin. Activations deeper inside child modules cannot be swapped from outside
-/// and raise an error naming them.
+/// that every direct `torch::nn` ReLU/LeakyReLU/ELU/Sigmoid/Tanh/Softplus/GELU/SiLU child is
+/// replaced by its `rar::nn` twin. Activations that matter to `fn` (`sees`) deeper inside child
+/// modules cannot be swapped from outside and raise an error naming them.
 inline torch::nn::Sequential with_rar_activations(const char* fn, const torch::nn::Sequential& net,
-                                                  const char* what) {
+                                                  const char* what, Sees sees = Sees::every) {
   TORCH_CHECK(!net.is_empty(), fn, ": the Sequential is an empty holder");
   torch::nn::Sequential out;
   const auto names = net->named_children().keys();
@@ -112,14 +115,15 @@ inline torch::nn::Sequential with_rar_activations(const char* fn, const torch::n
       out->push_back(name, std::move(twin));
       continue;
     }
-    for_each_submodule(*child.ptr(), name, [&](const std::string& path, const torch::nn::Module& m) {
-      if (const char* act = torch_activation_name(m)) {
-        TORCH_CHECK(false, fn, ": the Sequential's module '", path, "' is a ", act,
-                    " inside a child module, which ", fn, " cannot switch; ", what,
-                    ". Use the drop-in rar::nn activations in that child");
-      }
-    });
-    if (const char* act = torch_activation_name(*child.ptr())) {
+    for_each_submodule(
+        *child.ptr(), name, [&](const std::string& path, const torch::nn::Module& m) {
+          if (const char* act = torch_activation_name(m, sees)) {
+            TORCH_CHECK(false, fn, ": the Sequential's module '", path, "' is a ", act,
+                        " inside a child module, which ", fn, " cannot switch; ", what,
+                        ". Use the drop-in rar::nn activations in that child");
+          }
+        });
+    if (const char* act = torch_activation_name(*child.ptr(), sees)) {
       TORCH_CHECK(false, fn, ": the Sequential's child '", name, "' is a ", act,
                   ", which has no rar::nn twin; ", what);
     }

@@ -27,9 +27,14 @@ namespace detail {
 /// The reference activations of one DeepLIFT pass, recorded call by call on the reference and
 /// replayed, in the same order, on the input.
 struct DeepLiftTape {
-  /// One recorded activation call: its input z′ and output y′ on the reference.
+  /// What a recorded call was (a replayed call must be the same).
+  enum class Op { activation, max_pool, product, softmax, layer_norm };
+  /// One recorded call: its input z′ and output y′ on the reference.
   struct Entry {
     torch::Tensor input, output;
+    torch::Tensor indices;  ///< max pooling: the reference's pooling indices (else undefined)
+    torch::Tensor other;    ///< products: the reference's second operand (else undefined)
+    Op op = Op::activation;
   };
   bool recording = true;       ///< true while the reference runs, false while the input runs
   std::vector<Entry> entries;  ///< the reference's activation calls, in call order
@@ -39,11 +44,12 @@ struct DeepLiftTape {
 
 /// What the activations of this thread do now.
 struct ScopeState {
-  double beta = 0.0;              ///< > 0: ReLU-like activations become softplus_β (surrogate)
-  Rule rule = Rule::plain;        ///< the gradient rule
-  DeepLiftTape* tape = nullptr;   ///< the rescale rule's reference activations
-  int64_t calls = 0;              ///< rar::nn activation calls seen in this scope
-  int64_t relu_calls = 0;         ///< of which ReLU (the only ones guided backprop changes)
+  double beta = 0.0;             ///< > 0: ReLU-like activations become softplus_β (surrogate)
+  Rule rule = Rule::plain;       ///< the gradient rule
+  DeepLiftTape* tape = nullptr;  ///< the rescale rule's reference activations
+  int64_t calls = 0;             ///< rar::nn activation calls seen in this scope
+  int64_t relu_calls = 0;        ///< of which ReLU (the only ones guided backprop changes)
+  int64_t kinked_calls = 0;      ///< of which ReLU or LeakyReLU (the ones a surrogate smooths)
 };
 
 /// The innermost scope of this thread (null outside every scope).
@@ -94,6 +100,7 @@ class Scope {
     if (previous_ != nullptr) {
       previous_->calls += state_.calls;
       previous_->relu_calls += state_.relu_calls;
+      previous_->kinked_calls += state_.kinked_calls;
     }
     detail::current_scope() = previous_;
   }

@@ -5,14 +5,13 @@
 /// and Chen et al. (NeurIPS 2019) differentiate the attribution map through such a surrogate,
 /// because a ReLU network's map has zero input gradient almost everywhere.
 
-#include <rar/detail/model.hpp>
-#include <rar/nn/model.hpp>
-#include <rar/nn/scope.hpp>
-
 #include <torch/torch.h>
 
 #include <cmath>
 #include <functional>
+#include <rar/detail/model.hpp>
+#include <rar/nn/model.hpp>
+#include <rar/nn/scope.hpp>
 #include <type_traits>
 #include <utility>
 
@@ -42,10 +41,13 @@ class SmoothSurrogate {
     rar::nn::Scope scope;
     scope.beta(beta_);
     torch::Tensor out = rar::detail::call_model(unwrap(), input);
-    TORCH_CHECK(scope.calls() > 0, "rar::smooth_surrogate: the model called no rar::nn "
+    TORCH_CHECK(scope.calls() > 0,
+                "rar::smooth_surrogate: the model called no rar::nn "
                 "activation, so nothing was smoothed and the surrogate would have the model's "
                 "zero curvature; build the model with rar::nn::ReLU / LeakyReLU (drop-ins for "
-                "torch::nn's) or rar::nn::functional::relu in a custom forward");
+                "torch::nn's) or rar::nn::functional::relu in a custom forward. A model whose "
+                "nonlinearities are all smooth (GELU, SiLU, ELU, Sigmoid, Tanh, Softplus) needs "
+                "no surrogate: it is its own, so pass the model itself");
     return out;
   }
 
@@ -84,6 +86,11 @@ using surrogate_storage_t =
 /// the curvature that the attack differentiates gets sharper. Chen et al. use β = 1 on MNIST;
 /// β ≈ 10 attacks a small Fashion-MNIST CNN better.
 ///
+/// GELU, SiLU, ELU, Sigmoid, Tanh and Softplus are smooth already and stay as they are, as
+/// `torch::nn` modules too (only the kinked `torch::nn` ReLU, LeakyReLU, ReLU6, PReLU and
+/// Hardtanh are refused inside a custom module); a model built only of smooth nonlinearities is
+/// its own surrogate.
+///
 /// Works on any model whose ReLUs are `rar::nn` activations (custom modules, residual
 /// networks, lambdas calling `rar::nn::functional::relu`), and on a `torch::nn::Sequential`
 /// whose activations are direct `torch::nn` children (they are swapped for `rar::nn` twins in
@@ -117,11 +124,12 @@ auto smooth_surrogate(Model&& model, double beta) {
                 "are TorchScript operators that rar cannot smooth; export a model whose ReLUs are "
                 "softplus, or build it in C++ with rar::nn activations");
   if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
-    torch::nn::Sequential twin = rar::nn::detail::with_rar_activations(fn, model, what);
-    rar::nn::detail::check_no_torch_activations(fn, twin, what);
+    torch::nn::Sequential twin =
+        rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::nonsmooth);
+    rar::nn::detail::check_no_torch_activations(fn, twin, what, rar::nn::detail::Sees::nonsmooth);
     return SmoothSurrogate<torch::nn::Sequential>(std::move(twin), beta);
   } else {
-    rar::nn::detail::check_no_torch_activations(fn, model, what);
+    rar::nn::detail::check_no_torch_activations(fn, model, what, rar::nn::detail::Sees::nonsmooth);
     using Stored = detail::surrogate_storage_t<Model&&>;
     if constexpr (std::is_pointer_v<Stored>)
       return SmoothSurrogate<Stored>(&model, beta);
