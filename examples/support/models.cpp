@@ -64,14 +64,9 @@ torch::Tensor NetImpl::residual_unit(size_t index, const torch::Tensor& x) {
 
 torch::Tensor NetImpl::forward(torch::Tensor x) {
   const NetConfig& c = config_;
-  if (c.standardize) {
-    // Per-image standardization (TensorFlow's): (x − mean) / max(std, 1/√numel).
-    const auto flat = x.flatten(1);
-    const double floor = 1.0 / std::sqrt(static_cast<double>(flat.size(1)));
-    const auto mean = flat.mean(1).view({-1, 1, 1, 1});
-    const auto std = flat.std(1, /*unbiased=*/false).clamp_min(floor).view({-1, 1, 1, 1});
-    x = (x - mean) / std;
-  }
+  // Per-image standardization (TensorFlow's): (x − mean) / max(std, 1/√numel), in rar::nn's
+  // form so that DeepLIFT has an exact rule for it.
+  if (c.standardize) x = rar::nn::functional::per_image_standardization(x);
   if (c.arch == Architecture::mnist_cnn) {
     // rar::nn's max pooling: DeepLIFT applies its cross-maximum rule (exact summation-to-delta).
     const auto pool = torch::nn::functional::MaxPool2dFuncOptions(2);

@@ -470,6 +470,12 @@ TEST_CASE("DeepLIFT through rar::nn's LayerNorm, softmax attention and GELU sums
   }
   CHECK(torch::equal(net->norm1(t), torch_ln(t)));
   CHECK(torch::equal(rar::nn::functional::softmax(t, 1), torch::softmax(t, 1)));
+  {
+    const auto flat = t.flatten(1);
+    const auto std = flat.std(1, /*unbiased=*/false).clamp_min(1.0 / std::sqrt(40.0)).view({-1, 1, 1});
+    CHECK(torch::equal(rar::nn::functional::per_image_standardization(t),
+                       (t - flat.mean(1).view({-1, 1, 1})) / std));
+  }
   CHECK(torch::equal(rar::nn::functional::matmul(t, t.transpose(1, 2)), torch::matmul(t, t.transpose(1, 2))));
   // DeepLIFT-SHAP on it is exact too.
   const auto s = rar::deeplift_shap_with_delta(
@@ -501,13 +507,19 @@ TEST_CASE("The product, softmax and layer-norm rules: exact summation-to-delta o
       {"softmax", [&](const torch::Tensor& t) { return F::softmax(3.0 * t.mm(w1), 1).mv(v); }},
       {"layer_norm", [&](const torch::Tensor& t) { return F::layer_norm(t.mm(w1), {6}).mv(v); }},
       {"layer_norm-2d",
-       [&](const torch::Tensor& t) { return F::layer_norm(t.mm(w1).view({-1, 2, 3}), {2, 3}).flatten(1).mv(v); }}};
+       [&](const torch::Tensor& t) { return F::layer_norm(t.mm(w1).view({-1, 2, 3}), {2, 3}).flatten(1).mv(v); }},
+      {"per_image_standardization",
+       [&](const torch::Tensor& t) {
+         return F::per_image_standardization(t.mm(w1).view({-1, 2, 3})).flatten(1).mv(v);
+       }}};
   for (const auto& c : cases) {
     INFO(c.name);
     auto model = [&](const torch::Tensor& t) { return F::relu(c.f(t)) + 0.1 * c.f(t); };
     const auto base = torch::randn({5, 6}, torch::kDouble);
     const auto r = rar::deeplift_with_delta(model, x, rar::DeepLiftOptions().baseline(base));
     CHECK(r.delta.abs().max().item<double>() < 1e-10);
+    // The zero reference too (a constant row: standardization's floor, layer norm's eps).
+    CHECK(rar::deeplift_with_delta(model, x).delta.abs().max().item<double>() < 1e-10);
     // A shared one-row reference gives the map of that row repeated.
     const auto one = base.slice(0, 0, 1);
     CHECK(max_rel_diff(rar::deeplift(model, x, rar::DeepLiftOptions().baseline(one)),

@@ -13,8 +13,8 @@
 ///   Δ(a·b) = Δa·(b + b′)/2 + (a + a′)/2·Δb, which is exact for products and matrix products
 ///   (the two-player Shapley value; the "average" rule for multiplicative interactions).
 ///
-/// softmax(z) = e·r with e = exp(z − m), r = 1/Σe, and layer norm (x − μ)·(v + ε)^(−1/2) with
-/// v = mean((x − μ)²), are compositions of those pieces and of linear maps, so their rules are
+/// softmax(z) = exp(z − log Σ exp z) and layer norm (x − μ)·(v + ε)^(−1/2) with
+/// v = mean((x − μ)²) are compositions of those pieces and of linear maps, so their rules are
 /// exact too; each runs as one autograd function (backward formulas in the guide, section 4).
 /// Softmax subtracts one shift m for the input and the reference (the larger of their row
 /// maxima), so that the shift, to which softmax is invariant, never enters a difference.
@@ -100,54 +100,66 @@ struct ProductRescaleFunction : public torch::autograd::Function<ProductRescaleF
   }
 };
 
-/// Softmax along `dim` under DeepLIFT: with one shift m = max(max z, max z′) per row,
-/// e = exp(z − m), S = Σe, r = 1/S, y = e·r. Backward, from g = ∂L/∂y:
-/// ∂e = g·(r + r′)/2, ∂r = Σ g·(e + e′)/2, ∂S = ∂r·Δr/ΔS, ∂e += ∂S, ∂z = ∂e·Δe/Δz.
+/// Softmax along `dim` under DeepLIFT, in the log domain: with one shift m = max(max z, max z′)
+/// per row, e = exp(z − m), S = Σe, L = log S, w = z − m − L and y = exp(w). Every piece is
+/// elementwise (exp, log: the rescale rule) or linear (the sum, the differences), so the rule
+/// is exact; and unlike y = e·(1/S) split as a product, no term grows like exp(max z − max z′)
+/// when the two rows differ by a large logit gap. Backward, from g = ∂L/∂y:
+/// ∂w = g·Δy/Δw, ∂L = −Σ ∂w, ∂S = ∂L·ΔL/ΔS, ∂z = ∂w + ∂S·Δe/Δz.
 struct SoftmaxRescaleFunction : public torch::autograd::Function<SoftmaxRescaleFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
                                const torch::Tensor& z_ref, int64_t dim, double eps) {
-    const torch::Tensor m = torch::max(std::get<0>(z.max(dim, true)), std::get<0>(z_ref.max(dim, true)));
+    const torch::Tensor m =
+        torch::max(std::get<0>(z.max(dim, true)), std::get<0>(z_ref.max(dim, true)));
     const torch::Tensor e = torch::exp(z - m), e_ref = torch::exp(z_ref - m);
     const torch::Tensor s = e.sum(dim, true), s_ref = e_ref.sum(dim, true);
-    ctx->save_for_backward({z, z_ref, e, e_ref, s, s_ref});
+    const torch::Tensor l = s.log(), l_ref = s_ref.log();
+    const torch::Tensor w = z - m - l, w_ref = z_ref - m - l_ref;
+    torch::Tensor y = w.exp();
+    ctx->save_for_backward({z, z_ref, e, e_ref, s, s_ref, l, l_ref, w, w_ref, y});
     ctx->saved_data["dim"] = dim;
     ctx->saved_data["eps"] = eps;
-    return e / s;
+    return y;
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad_outputs) {
     const auto v = ctx->get_saved_variables();
-    const torch::Tensor &z = v[0], &z_ref = v[1], &e = v[2], &e_ref = v[3], &s = v[4], &s_ref = v[5];
+    const torch::Tensor &z = v[0], &z_ref = v[1], &e = v[2], &e_ref = v[3], &s = v[4],
+                        &s_ref = v[5], &l = v[6], &l_ref = v[7], &w = v[8], &w_ref = v[9],
+                        &y = v[10];
     const int64_t dim = ctx->saved_data["dim"].toInt();
     const double eps = ctx->saved_data["eps"].toDouble();
     const torch::Tensor& g = grad_outputs[0];
-    const torch::Tensor r = s.reciprocal(), r_ref = s_ref.reciprocal();
-    torch::Tensor grad_e = g * ((r + r_ref) * 0.5);
-    const torch::Tensor grad_r = (g * ((e + e_ref) * 0.5)).sum(dim, true);
-    const torch::Tensor grad_s = grad_r * ratio(r - r_ref, s - s_ref, -r * r, eps);
-    grad_e = grad_e + grad_s;
-    return {grad_e * ratio(e - e_ref, z - z_ref, e, eps), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    const torch::Tensor grad_w = g * ratio(y - w_ref.exp(), w - w_ref, y, eps);
+    const torch::Tensor grad_l = -grad_w.sum(dim, true);
+    const torch::Tensor grad_s = grad_l * ratio(l - l_ref, s - s_ref, s.reciprocal(), eps);
+    return {grad_w + grad_s * ratio(e - e_ref, z - z_ref, e, eps), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
 /// Layer normalization over the last `dims` dimensions under DeepLIFT (without the affine
-/// part): c = x − μ, v = mean(c²), s = (v + ε_ln)^(−1/2), n = c·s. Backward, from g = ∂L/∂n:
+/// part): c = x − μ, v = mean(c²), s = (v + ε_ln)^(−1/2) (or max(v, floor²)^(−1/2) when
+/// floor > 0: per-image standardization), n = c·s. Backward, from g = ∂L/∂n:
 /// ∂c = g·(s + s′)/2, ∂s = Σ g·(c + c′)/2, ∂v = ∂s·Δs/Δv, ∂c += ∂v·(c + c′)/D,
 /// ∂x = ∂c − mean(∂c).
 struct LayerNormRescaleFunction : public torch::autograd::Function<LayerNormRescaleFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& x_ref, int64_t dims, double ln_eps,
-                               double eps) {
+                               double floor, double eps) {
     std::vector<int64_t> axes;
     for (int64_t d = x.dim() - dims; d < x.dim(); ++d) axes.push_back(d);
     const torch::Tensor c = x - x.mean(axes, true), c_ref = x_ref - x_ref.mean(axes, true);
     const torch::Tensor var = (c * c).mean(axes, true), var_ref = (c_ref * c_ref).mean(axes, true);
-    const torch::Tensor s = (var + ln_eps).rsqrt(), s_ref = (var_ref + ln_eps).rsqrt();
+    const auto scale = [&](const torch::Tensor& w) {
+      return floor > 0 ? w.clamp_min(floor * floor).rsqrt() : (w + ln_eps).rsqrt();
+    };
+    const torch::Tensor s = scale(var), s_ref = scale(var_ref);
     ctx->save_for_backward({c, c_ref, var, var_ref, s, s_ref});
     ctx->saved_data["axes"] = axes;
     ctx->saved_data["ln_eps"] = ln_eps;
+    ctx->saved_data["floor"] = floor;
     ctx->saved_data["eps"] = eps;
     return c * s;
   }
@@ -159,18 +171,22 @@ struct LayerNormRescaleFunction : public torch::autograd::Function<LayerNormResc
                         &s_ref = v[5];
     const auto axes = ctx->saved_data["axes"].toIntVector();
     const double ln_eps = ctx->saved_data["ln_eps"].toDouble();
+    const double floor = ctx->saved_data["floor"].toDouble();
     const double eps = ctx->saved_data["eps"].toDouble();
     const torch::Tensor& g = grad_outputs[0];
     const torch::Tensor c_mid = (c + c_ref) * 0.5;
     torch::Tensor grad_c = g * ((s + s_ref) * 0.5);
     const torch::Tensor grad_s = (g * c_mid).sum(axes, true);
-    const torch::Tensor plain = -0.5 * (var + ln_eps).pow(-1.5);
+    const torch::Tensor plain =
+        floor > 0 ? torch::where(var > floor * floor, -0.5 * var.clamp_min(floor * floor).pow(-1.5),
+                                 torch::zeros_like(var))
+                  : -0.5 * (var + ln_eps).pow(-1.5);
     const torch::Tensor grad_var = grad_s * ratio(s - s_ref, var - var_ref, plain, eps);
     int64_t size = 1;
     for (const int64_t d : axes) size *= c.size(d);
     grad_c = grad_c + grad_var * c_mid * (2.0 / static_cast<double>(size));
     return {grad_c - grad_c.mean(axes, true), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -221,8 +237,8 @@ inline torch::Tensor matmul(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 /// Softmax along `dim`: `torch::softmax` outside a DeepLIFT scope; under `rar::deeplift` the
-/// exact rule of `rar::nn::detail::SoftmaxRescaleFunction` (exp and the reciprocal by the
-/// rescale rule, their product by the Shapley split).
+/// exact rule of `rar::nn::detail::SoftmaxRescaleFunction` (exp and log by the rescale rule,
+/// in the log domain).
 ///
 /// Example: `torch::Tensor attention = rar::nn::functional::softmax(scores, -1);`
 /// @param input any tensor
@@ -276,11 +292,48 @@ inline torch::Tensor layer_norm(const torch::Tensor& input, torch::IntArrayRef n
     tape.entries.push_back({input.detach(), n.detach(), {}, {}, detail::DeepLiftTape::Op::layer_norm});
   } else {
     const auto& ref = detail::replay(tape, detail::DeepLiftTape::Op::layer_norm, "a layer norm", input);
-    n = detail::LayerNormRescaleFunction::apply(input, ref.input, dims, eps, tape.eps);
+    n = detail::LayerNormRescaleFunction::apply(input, ref.input, dims, eps, 0.0, tape.eps);
   }
   if (weight.defined()) n = n * weight;
   if (bias.defined()) n = n + bias;
   return n;
+}
+
+/// Per-image standardization (TensorFlow's `per_image_standardization`): each sample minus its
+/// mean, divided by max(std, 1/√D) over its D values. Outside a DeepLIFT scope the plain
+/// formula; under `rar::deeplift` the exact rule of layer normalization with the floor.
+///
+/// Example: `x = rar::nn::functional::per_image_standardization(images);  // [N, C, H, W]`
+/// @param input `[N, ...]` with at least one value per sample
+/// @return the standardized input
+inline torch::Tensor per_image_standardization(const torch::Tensor& input) {
+  TORCH_CHECK(input.dim() >= 2 && input.numel() > 0,
+              "rar::nn::functional::per_image_standardization: the input must be [N, ...] with "
+              "values, got shape ", input.sizes());
+  const int64_t values = input.numel() / input.size(0);
+  const double floor = 1.0 / std::sqrt(static_cast<double>(values));
+  detail::ScopeState* scope = detail::current_scope();
+  if (scope == nullptr || scope->rule != Rule::rescale) {
+    const auto flat = input.flatten(1);
+    std::vector<int64_t> shape(static_cast<size_t>(input.dim()), 1);
+    shape[0] = -1;
+    const auto mean = flat.mean(1).view(shape);
+    const auto std = flat.std(1, /*unbiased=*/false).clamp_min(floor).view(shape);
+    return (input - mean) / std;
+  }
+  TORCH_INTERNAL_ASSERT(scope->tape != nullptr, "rescale scope without a tape");
+  detail::DeepLiftTape& tape = *scope->tape;
+  const torch::Tensor flat = input.flatten(1);
+  torch::Tensor n;
+  if (tape.recording) {
+    n = detail::LayerNormRescaleFunction::apply(flat, flat, 1, 0.0, floor, tape.eps);
+    tape.entries.push_back({flat.detach(), n.detach(), {}, {}, detail::DeepLiftTape::Op::layer_norm});
+  } else {
+    const auto& ref = detail::replay(tape, detail::DeepLiftTape::Op::layer_norm,
+                                     "a per-image standardization", flat);
+    n = detail::LayerNormRescaleFunction::apply(flat, ref.input, 1, 0.0, floor, tape.eps);
+  }
+  return n.view(input.sizes());
 }
 
 /// Scaled dot-product attention softmax(q kᵀ · scale + mask) v, written with rar's `matmul` and
