@@ -36,7 +36,10 @@ namespace rar {
 /// rar::ScriptModel net = rar::ScriptModel::load("net.pt");
 /// net.eval();
 /// torch::Tensor ig = rar::integrated_gradients(net, x, rar::IGOptions().target(y));
-/// rar::AttackResult r = rar::attribution_attack(net, net, method, x, y);
+/// // A ReLU network is attacked through a smooth twin (softplus, same weights) exported from
+/// // Python; passing net as its own surrogate is refused (its map has no input curvature).
+/// rar::ScriptModel smooth = rar::ScriptModel::load("net_softplus.pt");
+/// rar::AttackResult r = rar::attribution_attack(net, smooth, method, x, y);
 ///
 /// // Harden it in C++ and save it back for Python:
 /// net.train();

@@ -13,20 +13,10 @@
 #include "support/residual.hpp"
 
 using rar::test::max_rel_diff;
+using rar::test::target_score;
 using rar::test::residual_model;
 using rar::test::residual_reference;
 namespace tnn = torch::nn;
-
-namespace {
-
-// F(x)[target] per sample.
-template <class Model>
-torch::Tensor picked(Model& model, const torch::Tensor& x, const torch::Tensor& target) {
-  torch::NoGradGuard no_grad;
-  return rar::detail::call_model(model, x).gather(1, target.view({-1, 1})).squeeze(1);
-}
-
-}  // namespace
 
 TEST_CASE("DeepLIFT on a residual network matches Captum and sums to F(x) - F(x') to 1e-10",
           "[deeplift][any-model]") {
@@ -47,7 +37,7 @@ TEST_CASE("DeepLIFT on a residual network matches Captum and sums to F(x) - F(x'
     CHECK(a.sizes() == x.sizes());
     CHECK(max_rel_diff(a, ref.tensor(std::string("residual.deeplift.") + c.name)) < 1e-9);
     const auto b = c.baseline.defined() ? c.baseline.expand_as(x) : torch::zeros_like(x);
-    const auto delta = a.flatten(1).sum(1) - (picked(net, x, y) - picked(net, b.contiguous(), y));
+    const auto delta = a.flatten(1).sum(1) - (target_score(net, x, y) - target_score(net, b.contiguous(), y));
     CHECK(delta.abs().max().item<double>() < 1e-10);
   }
   // A shared reference given per sample (expanded) gives the same attributions.
@@ -99,7 +89,7 @@ TEST_CASE("DeepLIFT through rar::nn activations agrees with the Sequential walke
   mixed->to(torch::kDouble);
   const auto ym = torch::tensor({0, 2, 1, 2, 0}, torch::kLong);
   const auto a = rar::deeplift(mixed, x, rar::DeepLiftOptions().target(ym).baseline(base));
-  const auto delta = a.sum(1) - (picked(mixed, x, ym) - picked(mixed, base, ym));
+  const auto delta = a.sum(1) - (target_score(mixed, x, ym) - target_score(mixed, base, ym));
   CHECK(delta.abs().max().item<double>() < 1e-10);
   CHECK(mixed->ptr(1)->as<tnn::ReLU>() != nullptr);  // the Sequential itself is unchanged
 }

@@ -14,44 +14,59 @@
 #include "support/warnings.hpp"
 
 using rar::test::max_rel_diff;
+using rar::test::target_score;
 namespace tnn = torch::nn;
 
 namespace {
 
-// F(x)[target] per sample.
-template <class Model>
-torch::Tensor target_score(Model& model, const torch::Tensor& x, const torch::Tensor& target) {
-  torch::NoGradGuard no_grad;
-  return rar::detail::call_model(model, x).gather(1, target.view({-1, 1})).squeeze(1);
-}
-
-// A tiny vision transformer: 4x4 patch embedding, pre-norm LayerNorm, softmax attention
-// (torch::nn::MultiheadAttention, 2 heads), a GELU MLP (rar::nn::GELU) and residual adds.
-struct TinyViTImpl : tnn::Module {
+// A tiny vision transformer: 4x4 patch embedding, pre-norm LayerNorm, 2-head softmax attention,
+// a GELU MLP (rar::nn::GELU) and residual adds. Unseen: torch::nn::LayerNorm and
+// torch::nn::MultiheadAttention, which DeepLIFT cannot see; seen: rar::nn::LayerNorm and
+// attention written with rar::nn::functional::scaled_dot_product_attention.
+struct ViTImpl : tnn::Module {
+  bool seen;
   tnn::Conv2d patch{nullptr};
-  tnn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  tnn::LayerNorm torch_norm1{nullptr}, torch_norm2{nullptr};
+  rar::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   tnn::MultiheadAttention attn{nullptr};
+  tnn::Linear qkv{nullptr}, proj{nullptr};
   tnn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
   rar::nn::GELU gelu{nullptr};
-  TinyViTImpl()
-      : patch(register_module("patch", tnn::Conv2d(tnn::Conv2dOptions(1, 8, 4).stride(4)))),
-        norm1(register_module("norm1", tnn::LayerNorm(tnn::LayerNormOptions({8})))),
-        norm2(register_module("norm2", tnn::LayerNorm(tnn::LayerNormOptions({8})))),
-        attn(
-            register_module("attn", tnn::MultiheadAttention(tnn::MultiheadAttentionOptions(8, 2)))),
-        fc1(register_module("fc1", tnn::Linear(8, 16))),
-        fc2(register_module("fc2", tnn::Linear(16, 8))),
-        head(register_module("head", tnn::Linear(8, 3))),
-        gelu(register_module("gelu", rar::nn::GELU())) {}
+  explicit ViTImpl(bool seen_) : seen(seen_) {
+    patch = register_module("patch", tnn::Conv2d(tnn::Conv2dOptions(1, 8, 4).stride(4)));
+    if (seen) {
+      norm1 = register_module("norm1", rar::nn::LayerNorm(tnn::LayerNormOptions({8})));
+      norm2 = register_module("norm2", rar::nn::LayerNorm(tnn::LayerNormOptions({8})));
+      qkv = register_module("qkv", tnn::Linear(8, 24));
+      proj = register_module("proj", tnn::Linear(8, 8));
+    } else {
+      torch_norm1 = register_module("norm1", tnn::LayerNorm(tnn::LayerNormOptions({8})));
+      torch_norm2 = register_module("norm2", tnn::LayerNorm(tnn::LayerNormOptions({8})));
+      attn = register_module("attn", tnn::MultiheadAttention(tnn::MultiheadAttentionOptions(8, 2)));
+    }
+    fc1 = register_module("fc1", tnn::Linear(8, 16));
+    fc2 = register_module("fc2", tnn::Linear(16, 8));
+    head = register_module("head", tnn::Linear(8, 3));
+    gelu = register_module("gelu", rar::nn::GELU());
+  }
+  torch::Tensor attend(const torch::Tensor& h) {  // [N, P, 8]
+    if (!seen) {
+      const torch::Tensor s = h.transpose(0, 1);  // [P, N, 8]
+      return std::get<0>(attn(s, s, s)).transpose(0, 1);
+    }
+    const auto n = h.size(0), p = h.size(1);
+    const auto parts = qkv(h).view({n, p, 3, 2, 4}).permute({2, 0, 3, 1, 4});  // [3, N, 2, P, 4]
+    const auto a = rar::nn::functional::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
+    return proj(a.transpose(1, 2).reshape({n, p, 8}));
+  }
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor t = patch(x).flatten(2).transpose(1, 2);  // [N, P, 8]
-    const torch::Tensor h = norm1(t).transpose(0, 1);       // [P, N, 8]
-    t = t + std::get<0>(attn(h, h, h)).transpose(0, 1);
-    t = t + fc2(gelu(fc1(norm2(t))));
+    t = t + attend(seen ? norm1(t) : torch_norm1(t));
+    t = t + fc2(gelu(fc1(seen ? norm2(t) : torch_norm2(t))));
     return head(t.mean(1));
   }
 };
-TORCH_MODULE(TinyViT);
+TORCH_MODULE(ViT);
 
 // A ConvNeXt-like block: stem, batch norm (eval), SiLU, depthwise 7x7, then channels-last
 // LayerNorm, a pointwise GELU MLP and a residual add. `supported` swaps the two operations
@@ -100,7 +115,7 @@ void settle(ConvNeXt& net) {
 TEST_CASE("DeepLIFT raises on a vision transformer's map instead of returning it wrong",
           "[deeplift][completeness][modern]") {
   torch::manual_seed(11);
-  TinyViT net;
+  ViT net(false);
   net->to(torch::kDouble);
   net->eval();
   const auto x = torch::rand({4, 1, 8, 8}, torch::kDouble);
@@ -328,7 +343,8 @@ TEST_CASE(
     const auto x = torch::rand({16, 1, 28, 28});
     const auto y = torch::randint(0, 10, {16}, torch::kLong);
     const auto r = rar::deeplift_with_delta(cnn, x, rar::DeepLiftOptions().target(y));
-    const auto scale = 1 + target_score(cnn, x, y).abs() + target_score(cnn, torch::zeros_like(x), y).abs();
+    const auto scale =
+        1 + target_score(cnn, x, y).abs() + target_score(cnn, torch::zeros_like(x), y).abs();
     CHECK((r.delta.abs() / scale).max().item<double>() < 1e-4);
   }
   const auto x = torch::rand({2, 1, 28, 28});
@@ -372,9 +388,9 @@ TEST_CASE("Each scoped method refuses only the torch::nn nonlinearities it must 
   const auto x = torch::randn({3, 4}, torch::kDouble);
   const auto y = torch::tensor({0, 1, 2}, torch::kLong);
   // DeepLIFT must switch the GELU: refused, naming it.
-  CHECK_THROWS_WITH(rar::deeplift(net, x, rar::DeepLiftOptions().target(y)),
-                    Catch::Contains("module 'gelu' is a torch::nn::GELU") &&
-                        Catch::Contains("GELU or SiLU"));
+  CHECK_THROWS_WITH(
+      rar::deeplift(net, x, rar::DeepLiftOptions().target(y)),
+      Catch::Contains("module 'gelu' is a torch::nn::GELU") && Catch::Contains("GELU or SiLU"));
   // The surrogate smooths the ReLU and leaves the smooth GELU: it equals a hand-made softplus copy.
   const auto smooth = rar::smooth_surrogate(net, 10.0);
   const auto expected = net->fc2(torch::softplus(torch::gelu(net->fc1(x)), 10.0, 20.0));
@@ -385,7 +401,9 @@ TEST_CASE("Each scoped method refuses only the torch::nn nonlinearities it must 
   struct KinkedImpl : tnn::Module {
     tnn::Linear fc{nullptr};
     tnn::ReLU relu{nullptr};
-    KinkedImpl() : fc(register_module("fc", tnn::Linear(4, 3))), relu(register_module("relu", tnn::ReLU())) {}
+    KinkedImpl()
+        : fc(register_module("fc", tnn::Linear(4, 3))),
+          relu(register_module("relu", tnn::ReLU())) {}
     torch::Tensor forward(const torch::Tensor& t) { return relu(fc(t)); }
   };
   auto kinked = std::make_shared<KinkedImpl>();
@@ -400,44 +418,12 @@ TEST_CASE("Each scoped method refuses only the torch::nn nonlinearities it must 
                     Catch::Contains("it is its own, so pass the model itself"));
 }
 
-namespace {
-
-// The vision transformer of the first test with rar::nn layers where they exist: rar::nn::LayerNorm,
-// attention written with rar::nn::functional::scaled_dot_product_attention (2 heads), rar::nn::GELU.
-struct SeenViTImpl : tnn::Module {
-  tnn::Conv2d patch{nullptr};
-  rar::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  tnn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr}, head{nullptr};
-  rar::nn::GELU gelu{nullptr};
-  SeenViTImpl()
-      : patch(register_module("patch", tnn::Conv2d(tnn::Conv2dOptions(1, 8, 4).stride(4)))),
-        norm1(register_module("norm1", rar::nn::LayerNorm(tnn::LayerNormOptions({8})))),
-        norm2(register_module("norm2", rar::nn::LayerNorm(tnn::LayerNormOptions({8})))),
-        qkv(register_module("qkv", tnn::Linear(8, 24))),
-        proj(register_module("proj", tnn::Linear(8, 8))),
-        fc1(register_module("fc1", tnn::Linear(8, 16))),
-        fc2(register_module("fc2", tnn::Linear(16, 8))),
-        head(register_module("head", tnn::Linear(8, 3))),
-        gelu(register_module("gelu", rar::nn::GELU())) {}
-  torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor t = patch(x).flatten(2).transpose(1, 2);  // [N, P, 8]
-    const auto n = t.size(0), p = t.size(1);
-    const auto parts = qkv(norm1(t)).view({n, p, 3, 2, 4}).permute({2, 0, 3, 1, 4});  // [3, N, 2, P, 4]
-    const auto a = rar::nn::functional::scaled_dot_product_attention(parts[0], parts[1], parts[2]);
-    t = t + proj(a.transpose(1, 2).reshape({n, p, 8}));
-    t = t + fc2(gelu(fc1(norm2(t))));
-    return head(t.mean(1));
-  }
-};
-TORCH_MODULE(SeenViT);
-
-}  // namespace
-
-TEST_CASE("DeepLIFT through rar::nn's LayerNorm, softmax attention and GELU sums to F(x) - F(x') "
-          "exactly on a vision transformer",
-          "[deeplift][completeness][modern]") {
+TEST_CASE(
+    "DeepLIFT through rar::nn's LayerNorm, softmax attention and GELU sums to F(x) - F(x') "
+    "exactly on a vision transformer",
+    "[deeplift][completeness][modern]") {
   torch::manual_seed(17);
-  SeenViT net;
+  ViT net(true);
   net->to(torch::kDouble);
   {
     torch::NoGradGuard no_grad;  // LayerNorm affine parts that are not the identity
@@ -452,7 +438,8 @@ TEST_CASE("DeepLIFT through rar::nn's LayerNorm, softmax attention and GELU sums
   for (const bool zero : {true, false}) {
     INFO("zero reference: " << zero);
     const auto base = zero ? torch::zeros_like(x) : 0.3 * torch::rand({4, 1, 8, 8}, torch::kDouble);
-    const auto r = rar::deeplift_with_delta(net, x, rar::DeepLiftOptions().target(y).baseline(base));
+    const auto r =
+        rar::deeplift_with_delta(net, x, rar::DeepLiftOptions().target(y).baseline(base));
     const auto fx = target_score(net, x, y), fr = target_score(net, base, y);
     CHECK((r.delta.abs() / (1 + fx.abs() + fr.abs())).max().item<double>() < 1e-10);
     // The rules did change the map: it is not the gradient times the difference.
@@ -472,20 +459,26 @@ TEST_CASE("DeepLIFT through rar::nn's LayerNorm, softmax attention and GELU sums
   CHECK(torch::equal(rar::nn::functional::softmax(t, 1), torch::softmax(t, 1)));
   {
     const auto flat = t.flatten(1);
-    const auto std = flat.std(1, /*unbiased=*/false).clamp_min(1.0 / std::sqrt(40.0)).view({-1, 1, 1});
+    const auto std =
+        flat.std(1, /*unbiased=*/false).clamp_min(1.0 / std::sqrt(40.0)).view({-1, 1, 1});
     CHECK(torch::equal(rar::nn::functional::per_image_standardization(t),
                        (t - flat.mean(1).view({-1, 1, 1})) / std));
   }
-  CHECK(torch::equal(rar::nn::functional::matmul(t, t.transpose(1, 2)), torch::matmul(t, t.transpose(1, 2))));
+  CHECK(torch::equal(rar::nn::functional::matmul(t, t.transpose(1, 2)),
+                     torch::matmul(t, t.transpose(1, 2))));
   // DeepLIFT-SHAP on it is exact too.
-  const auto s = rar::deeplift_shap_with_delta(
-      net, x, rar::DeepLiftShapOptions().baselines(0.3 * torch::rand({3, 1, 8, 8}, torch::kDouble)).target(y));
+  const auto s =
+      rar::deeplift_shap_with_delta(net, x,
+                                    rar::DeepLiftShapOptions()
+                                        .baselines(0.3 * torch::rand({3, 1, 8, 8}, torch::kDouble))
+                                        .target(y));
   CHECK(s.delta.abs().max().item<double>() < 1e-10);
 }
 
-TEST_CASE("The product, softmax and layer-norm rules: exact summation-to-delta on their own, and "
-          "the gradient in the limit x' -> x",
-          "[deeplift][completeness][modern]") {
+TEST_CASE(
+    "The product, softmax and layer-norm rules: exact summation-to-delta on their own, and "
+    "the gradient in the limit x' -> x",
+    "[deeplift][completeness][modern]") {
   torch::manual_seed(18);
   namespace F = rar::nn::functional;
   const auto x = torch::randn({5, 6}, torch::kDouble);
@@ -498,7 +491,9 @@ TEST_CASE("The product, softmax and layer-norm rules: exact summation-to-delta o
   const std::vector<Case> cases = {
       {"mul", [&](const torch::Tensor& t) { return F::mul(F::tanh(t.mm(w1)), t.mm(w2)).mv(v); }},
       {"mul-broadcast",
-       [&](const torch::Tensor& t) { return F::mul(t.mm(w1), F::sigmoid(t.mv(v)).unsqueeze(1)).mv(v); }},
+       [&](const torch::Tensor& t) {
+         return F::mul(t.mm(w1), F::sigmoid(t.mv(v)).unsqueeze(1)).mv(v);
+       }},
       {"matmul",
        [&](const torch::Tensor& t) {
          const auto a = t.mm(w1).view({-1, 3, 2}), b = F::silu(t.mm(w2)).view({-1, 2, 3});
@@ -507,9 +502,10 @@ TEST_CASE("The product, softmax and layer-norm rules: exact summation-to-delta o
       {"softmax", [&](const torch::Tensor& t) { return F::softmax(3.0 * t.mm(w1), 1).mv(v); }},
       {"layer_norm", [&](const torch::Tensor& t) { return F::layer_norm(t.mm(w1), {6}).mv(v); }},
       {"layer_norm-2d",
-       [&](const torch::Tensor& t) { return F::layer_norm(t.mm(w1).view({-1, 2, 3}), {2, 3}).flatten(1).mv(v); }},
-      {"per_image_standardization",
        [&](const torch::Tensor& t) {
+         return F::layer_norm(t.mm(w1).view({-1, 2, 3}), {2, 3}).flatten(1).mv(v);
+       }},
+      {"per_image_standardization", [&](const torch::Tensor& t) {
          return F::per_image_standardization(t.mm(w1).view({-1, 2, 3})).flatten(1).mv(v);
        }}};
   for (const auto& c : cases) {
@@ -523,7 +519,8 @@ TEST_CASE("The product, softmax and layer-norm rules: exact summation-to-delta o
     // A shared one-row reference gives the map of that row repeated.
     const auto one = base.slice(0, 0, 1);
     CHECK(max_rel_diff(rar::deeplift(model, x, rar::DeepLiftOptions().baseline(one)),
-                       rar::deeplift(model, x, rar::DeepLiftOptions().baseline(one.expand_as(x)))) < 1e-10);
+                       rar::deeplift(model, x, rar::DeepLiftOptions().baseline(one.expand_as(x)))) <
+          1e-10);
     // x' -> x: the multipliers tend to the gradient (c.f alone, smooth, so no kink in between).
     auto smooth = [&](const torch::Tensor& t) { return c.f(t); };
     const auto dir = torch::randn({5, 6}, torch::kDouble);

@@ -1,6 +1,7 @@
 #pragma once
 // Small deterministic models shared by the tests.
 
+#include <rar/core/model.hpp>
 #include <torch/torch.h>
 
 #include <string>
@@ -18,6 +19,13 @@ constexpr double tolerance() {
 template <class T>
 torch::Dtype dtype_of() {
   return std::is_same<T, float>::value ? torch::kFloat : torch::kDouble;
+}
+
+/// F(x)[target] per sample, without a graph.
+template <class Model>
+torch::Tensor target_score(Model& model, const torch::Tensor& x, const torch::Tensor& target) {
+  torch::NoGradGuard no_grad;
+  return rar::detail::call_model(model, x).gather(1, target.view({-1, 1})).squeeze(1);
 }
 
 /// Largest |a − b| relative to max(1, |b|∞).
