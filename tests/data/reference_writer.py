@@ -5,7 +5,11 @@ One tensor per line:
     <name> <ndim> <d0> ... <v0> <v1> ...   values row-major as float64, repr() round trip
 Lines starting with '#' are comments.
 """
-import torch
+try:  # the generators that build models need torch; the numpy-only ones (LENS) do not
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+import numpy as np
 
 
 class Writer:
@@ -18,9 +22,11 @@ class Writer:
     def put(self, name, t):
         assert name not in self.names, name
         self.names.add(name)
-        t = torch.as_tensor(t).detach().to(torch.float64).cpu()
+        if torch is not None and isinstance(t, torch.Tensor):
+            t = t.detach().to(torch.float64).cpu().numpy()
+        t = np.asarray(t, dtype=np.float64)
         vals = " ".join(repr(float(v)) for v in t.reshape(-1).tolist())
-        self.lines.append(f"{name} {t.dim()} {' '.join(str(d) for d in t.shape)} {vals}")
+        self.lines.append(f"{name} {t.ndim} {' '.join(str(d) for d in t.shape)} {vals}")
 
     def save(self, path, generated_by):
         """Writes the tensors to `path` under a header naming the generator and its versions."""

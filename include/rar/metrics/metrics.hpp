@@ -8,6 +8,7 @@
 #include <rar/metrics/attribution_map.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
+#include <rar/metrics/lens.hpp>
 #include <rar/metrics/rank_correlation.hpp>
 #include <rar/metrics/sensitivity.hpp>
 #include <rar/metrics/topk.hpp>
