@@ -1,6 +1,7 @@
 // Attribution-similarity metrics, on one thread, against one std::sort of the same values.
 //
-// Metrics/<metric>  time of rar::kendall_tau / rar::spearman_rho / rar::topk_intersection on
+// Metrics/<metric>  time of rar::kendall_tau / rar::spearman_rho / rar::topk_intersection /
+//                   rar::lens (window 1; lens_div: with top-k-div) on
 //                   N pairs of n features (float32 [N, n], the form evaluation code passes);
 //                   ratio_to_sort = time / (std::sort of the N·n values as N float64 vectors).
 //                   Kendall also reports ratio_to_5ms at n = 16384, N = 1 (the budget of one
@@ -80,7 +81,7 @@ class SortReference {
   size_t next_ = 0;
 };
 
-enum class Metric { kendall, spearman, topk };
+enum class Metric { kendall, spearman, topk, lens, lens_div };
 
 // Args: {n, N}.
 void bm_metric(benchmark::State& state, Metric metric) {
@@ -106,6 +107,15 @@ void bm_metric(benchmark::State& state, Metric metric) {
           case Metric::topk:
             benchmark::DoNotOptimize(rar::topk_intersection(a, b, k));
             break;
+          case Metric::lens:
+          case Metric::lens_div: {
+            // The features as 2-d maps, rows of 128 (28 for 784).
+            const int64_t width = n % 128 == 0 ? 128 : 28;
+            benchmark::DoNotOptimize(rar::lens(a.view({pairs, -1, width}), b.view({pairs, -1, width}),
+                                               rar::LensOptions().k(k).window(1).diverse(
+                                                   metric == Metric::lens_div)));
+            break;
+          }
         }
       },
       {{"sort", [&] { sort(); }}}, static_cast<double>(pairs * n));
@@ -158,7 +168,9 @@ void bm_kendall_brute_force(benchmark::State& state) {
 void register_metrics() {
   const std::pair<const char*, Metric> metrics[] = {{"kendall_tau", Metric::kendall},
                                                     {"spearman_rho", Metric::spearman},
-                                                    {"topk_intersection", Metric::topk}};
+                                                    {"topk_intersection", Metric::topk},
+                                                    {"lens", Metric::lens},
+                                                    {"lens_div", Metric::lens_div}};
   for (const auto& [name, metric] : metrics) {
     auto* b = benchmark::RegisterBenchmark(
         ("Metrics/" + std::string(name)).c_str(),
