@@ -82,6 +82,7 @@ struct EvalFlags {
           ig_steps = 0, surrogate_ig_steps = 0, batch = 0;
   bool metrics = false;
   int64_t strength_images = -1;
+  std::string attack_measure;  ///< "" (the protocol's), "intersection" or "kendall"
   std::string surrogate_beta;  ///< "" or "auto" (chosen per model), or a number
   std::string protocol;        ///< the preset whose evaluation settings apply ("": --preset's)
   std::string explainer = explainer_name(Explainer::ig);
@@ -108,6 +109,11 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", f.batch, "images per evaluation batch")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--attack-measure", f.attack_measure,
+                  "how the top-k attack picks its iterate: intersection (lowest top-k "
+                  "intersection at the attack's k) or kendall (lowest Kendall's tau, the official "
+                  "configs'); default: the protocol's (paper: kendall, quick: intersection)")
+      ->check(CLI::IsMember({"intersection", "kendall"}));
   cmd->add_option("--surrogate-beta", f.surrogate_beta,
                   "softplus beta of the attack's smooth surrogate: a number, or 'auto' for the "
                   "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 99% of "
@@ -153,6 +159,9 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.ig_steps > 0) eval.ig_steps = f.ig_steps;
   if (f.surrogate_ig_steps > 0) eval.surrogate_ig_steps = f.surrogate_ig_steps;
   if (f.batch > 0) eval.batch_size = f.batch;
+  if (!f.attack_measure.empty())
+    eval.attack_measure = f.attack_measure == "kendall" ? rar::AttackMeasure::kendall_tau
+                                                        : rar::AttackMeasure::topk_intersection;
   eval.metrics = f.metrics;
   if (f.strength_images >= 0) eval.strength_images = f.strength_images;
   if (f.surrogate_beta == "auto") eval.surrogate_beta = 0;
@@ -169,7 +178,10 @@ std::string protocol_line(const EvalConfig& e) {
       << (e.accuracy_images > 0 ? std::to_string(e.accuracy_images) : std::string("all"))
       << " test images; IN/CO on " << e.attack_images << " images, top-k attack k "
       << e.attack_k << " (" << e.attack_iterations << " iterations of " << e.attack_step_size
-      << "), eval k " << e.eval_k << ", maps of " << e.ig_steps << " IG points";
+      << "), eval k " << e.eval_k << ", maps of " << e.ig_steps << " IG points, the attack's of "
+      << e.surrogate_ig_steps << ", iterate of lowest "
+      << (e.attack_measure == rar::AttackMeasure::kendall_tau ? "Kendall's tau"
+                                                              : "top-k intersection");
   return out.str();
 }
 
@@ -480,6 +492,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                << " attack-images=" << eval.attack_images
                << " attack-iterations=" << eval.attack_iterations
                << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
+               << " surrogate-ig-steps=" << eval.surrogate_ig_steps
+               << " attack-measure=" << static_cast<int>(eval.attack_measure)
                << " explainer=" << explainer_name(eval.explainer)
                << " protocol="
                << (compare_flags.protocol.empty() ? compare_c.preset : compare_flags.protocol);
@@ -524,6 +538,8 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
                << " attack-images=" << eval.attack_images
                << " attack-iterations=" << eval.attack_iterations
                << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
+               << " surrogate-ig-steps=" << eval.surrogate_ig_steps
+               << " attack-measure=" << static_cast<int>(eval.attack_measure)
                << " strength-images=" << eval.strength_images
                << " surrogate-beta=" << eval.surrogate_beta
                << " explainer=" << explainer_name(eval.explainer) << " protocol="

@@ -36,6 +36,7 @@ rar::AttributionAttackOptions attack_options(const EvalConfig& config) {
       .step_size(config.attack_step_size)
       .iterations(config.attack_iterations)
       .measure_every(config.measure_every)
+      .measure(config.attack_measure)
       .seed(config.seed);
 }
 

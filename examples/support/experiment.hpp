@@ -89,6 +89,9 @@ struct EvalConfig {
   Explainer explainer = Explainer::ig;  ///< the method whose maps IN/CO measure
   int64_t ig_steps = 100;           ///< IG points of the measured maps
   int64_t surrogate_ig_steps = 10;  ///< IG points of the surrogate's maps (the attack gradient)
+  /// How the attack picks its iterate: lowest top-k intersection at the attack's k, or lowest
+  /// Kendall's tau (the official configs' `attribution_attack_measure: kendall`).
+  rar::AttackMeasure attack_measure = rar::AttackMeasure::topk_intersection;
   /// Softplus β of the surrogate; 0 chooses it per model by `rar::choose_surrogate_beta`
   /// (smallest β of 1, 3, 10, 30, 100, 300 predicting the model's class on 99 % of the attacked
   /// images and sharing 90 % of the top-`eval_k` features of the model's maps), so that every

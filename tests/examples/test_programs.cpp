@@ -181,7 +181,8 @@ TEST_CASE("eval --protocol paper measures a quick model under the paper's protoc
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Contains("protocol: eps 0.1; AA under PGD 20 x 0.01") &&
-                           Contains("top-k attack k 100") && Contains("maps of 20 IG points"));
+                           Contains("top-k attack k 100") && Contains("maps of 20 IG points") &&
+                           Contains("the attack's of 5, iterate of lowest top-k intersection"));
   // The paper's, for Fashion-MNIST and for MNIST (eps 0.3, PGD 40, attack k 200).
   r = eval({"--protocol", "paper"});
   REQUIRE(r.code == 0);
@@ -191,7 +192,16 @@ TEST_CASE("eval --protocol paper measures a quick model under the paper's protoc
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Contains("protocol: eps 0.3; AA under PGD 40 x 0.01") &&
                            Contains("top-k attack k 200") && Contains("eval k 100") &&
-                           Contains("maps of 100 IG points"));
+                           Contains("maps of 100 IG points, the attack's of 100, iterate of "
+                                    "lowest Kendall's tau"));
+  // --attack-measure and --surrogate-ig-steps override the protocol's.
+  r = eval({"--dataset", "mnist", "--protocol", "paper", "--attack-measure", "intersection",
+            "--surrogate-ig-steps", "10"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("the attack's of 10, iterate of lowest top-k intersection"));
+  r = eval({"--attack-measure", "spearman"});
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--attack-measure"));
   r = eval({"--protocol", "fast"});
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("--protocol"));
