@@ -408,9 +408,10 @@ Attribution deeplift_checked(const char* fn, Model&& model, const torch::Tensor&
 ///   rescale rule: the reference first (its activation calls are recorded), then the input
 ///   (each call, in the same order, uses the recorded reference activations). The model's
 ///   nonlinearities must be `rar::nn` ones: a `torch::nn` activation in its module tree, a
-///   TorchScript model, or a forward that calls no `rar::nn` activation raises an error. Max
-///   pooling there passes the plain gradient, which the completeness check usually catches
-///   (use average pooling, or a Sequential, for exact summation-to-delta).
+///   TorchScript model, or a forward that calls no `rar::nn` activation raises an error.
+///   `rar::nn::functional::max_pool2d`, `layer_norm`, `softmax`, `mul` and `matmul` get exact
+///   rules there (`rar/nn/layers.hpp`); `torch::max_pool2d` and the other torch operations pass
+///   the plain gradient, and the completeness check refuses the map where that breaks it.
 ///
 /// Costs two forwards (input and reference) and one backward over N rows; a reference shared by
 /// all samples (the default zeros, or a baseline broadcast over the batch) runs as one row. The
