@@ -23,7 +23,7 @@ namespace rar {
 /// Example:
 /// @code
 /// auto attr = rar::deeplift_shap(net, x,
-/// rar::DeepLiftShapOptions().baselines(background).target(y));
+///                                rar::DeepLiftShapOptions().baselines(background).target(y));
 /// @endcode
 struct DeepLiftShapOptions {
   /// The baseline set `[B, ...]` (B ≥ 1; Captum requires B ≥ 2 and says to use DeepLift for
