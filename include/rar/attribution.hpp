@@ -6,10 +6,12 @@
 
 #include <rar/attribution/deeplift.hpp>
 #include <rar/attribution/deeplift_shap.hpp>
+#include <rar/attribution/expected_gradients.hpp>
 #include <rar/attribution/grad_cam.hpp>
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/gradient_shap.hpp>
 #include <rar/attribution/guided_backprop.hpp>
+#include <rar/attribution/idgi.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/kernel_shap.hpp>
 #include <rar/attribution/layer_integrated_gradients.hpp>

@@ -158,7 +158,7 @@ TEST_CASE("DeepLIFT and guided backprop refuse models whose nonlinearities they 
     return h;
   };
   CHECK_THROWS_WITH(rar::deeplift(data_dependent, x, rar::DeepLiftOptions().target(torch::tensor(0))),
-                    Catch::Contains("more rar::nn activations on the input"));
+                    Catch::Contains("more rar::nn calls on the input"));
   // Batch norm in training mode is refused, naming the module.
   struct NormedImpl : tnn::Module {
     tnn::BatchNorm1d bn{nullptr};

@@ -222,13 +222,9 @@ bool is_smooth_model(Model& model, const torch::Tensor& input) {
     return false;
   } else {
     if (const torch::nn::Module* root = rar::nn::detail::module_root(model)) {
-      using rar::nn::detail::Sees;
-      if (rar::nn::detail::torch_activation_name(*root, Sees::nonsmooth) != nullptr) return false;
-      bool kinked = false;
-      rar::nn::detail::for_each_submodule(*root, "", [&](const std::string&, const torch::nn::Module& m) {
-        kinked = kinked || rar::nn::detail::torch_activation_name(m, Sees::nonsmooth) != nullptr;
-      });
-      if (kinked) return false;
+      if (rar::nn::detail::first_torch_activation(*root, rar::nn::detail::Sees::nonsmooth).first !=
+          nullptr)
+        return false;
     }
     rar::nn::Scope scope;
     scope.beta(1.0);

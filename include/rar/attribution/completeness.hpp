@@ -33,6 +33,10 @@ struct Attribution {
   torch::Tensor attributions;
   /// `delta[n] = sum(attributions[n]) − (score(x_n) − score(x'_n))`, shape `[N]`.
   torch::Tensor delta;
+  /// Path points each sample's attributions used, int64 `[N]` on the CPU: set by the
+  /// Integrated Gradients family (the options' steps, or what an adaptive `tolerance` chose);
+  /// undefined for methods without a path.
+  torch::Tensor points;
 };
 
 /// What a method with summation-to-delta does when a sample's attributions miss
@@ -44,6 +48,12 @@ enum class CompletenessCheck {
 };
 
 namespace detail {
+
+/// Checks a summation-to-delta tolerance option: finite and > 0.
+inline void check_completeness_tolerance(const char* fn, double tolerance) {
+  TORCH_CHECK(std::isfinite(tolerance) && tolerance > 0, fn,
+              ": completeness_tolerance must be finite and > 0, got ", tolerance);
+}
 
 /// Checks Σ attributions against F(x) − F(x′) for every sample: sample n fails when
 ///

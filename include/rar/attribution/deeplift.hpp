@@ -12,6 +12,7 @@
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
 #include <rar/detail/model.hpp>
+#include <rar/nn/functional.hpp>
 #include <rar/nn/model.hpp>
 #include <string>
 #include <tuple>
@@ -148,12 +149,14 @@ inline DeepLiftActivations deeplift_forward(DeepLiftLayer& layer, const torch::T
 }
 
 /// Scatters `t` back through max-pool `indices` (broadcast to t's rows) to the pre-pool shape
-/// of `like`.
+/// of `like`, summing where windows overlap (Captum's `max_unpool` keeps one of the values
+/// there, which breaks summation-to-delta for overlapping windows; without overlap the two
+/// agree).
 inline torch::Tensor unpool(const torch::Tensor& t, const torch::Tensor& indices,
                             const torch::Tensor& like, bool two_d) {
-  const torch::Tensor idx = indices.size(0) == t.size(0) ? indices : indices.expand_as(t);
-  if (two_d) return torch::max_unpool2d(t, idx, {like.size(-2), like.size(-1)});
-  return torch::max_unpool2d(t.unsqueeze(-1), idx.unsqueeze(-1), {like.size(-1), 1}).squeeze(-1);
+  if (two_d) return rar::nn::detail::unpool2d_add(t, indices, like);
+  return rar::nn::detail::unpool2d_add(t.unsqueeze(-1), indices.unsqueeze(-1), like.unsqueeze(-1))
+      .squeeze(-1);
 }
 
 /// The plain backward of one layer: the vector-Jacobian product of `grad` through its graph.
@@ -325,9 +328,7 @@ DeepLiftResult deeplift_run(const char* fn, Model&& model, const torch::Tensor& 
                             const DeepLiftOptions& options) {
   check_input(fn, "input", input);
   TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
-  TORCH_CHECK(
-      std::isfinite(options.completeness_tolerance()) && options.completeness_tolerance() > 0, fn,
-      ": completeness_tolerance must be finite and > 0, got ", options.completeness_tolerance());
+  check_completeness_tolerance(fn, options.completeness_tolerance());
   const torch::Tensor baseline = expand_baseline(fn, options.baseline(), input);
   const torch::Tensor target = expand_target(fn, options.target(), input.size(0), input.device());
   const bool shared = shared_reference(options, input);

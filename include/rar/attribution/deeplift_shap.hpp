@@ -70,9 +70,7 @@ Attribution deeplift_shap_checked(const char* fn, Model& model, const torch::Ten
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,
               ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
               options.internal_batch_size());
-  TORCH_CHECK(
-      std::isfinite(options.completeness_tolerance()) && options.completeness_tolerance() > 0, fn,
-      ": completeness_tolerance must be finite and > 0, got ", options.completeness_tolerance());
+  check_completeness_tolerance(fn, options.completeness_tolerance());
   const torch::Tensor target = expand_target(fn, options.target(), input.size(0), input.device());
   const int64_t n = input.size(0);
   const int64_t b = baselines.size(0);

@@ -13,6 +13,9 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
+#include <utility>
 #include <vector>
 
 namespace rar {
@@ -45,36 +48,40 @@ struct IGOptions {
   RAR_ARG(bool, create_graph) = false;
   /// What is explained: a per-sample scalar `[N]` from (output, target).
   RAR_ARG(ScoreFunction, score) = score::logit;
+  /// Adaptive point count. 0 (the default): `steps` points for every sample. δ > 0: start with
+  /// `steps` points and double them, for the samples that still miss, until each sample's
+  /// completeness error |Σ IG − (F(x) − F(x′))| is at most δ·|F(x) − F(x′)| (plus round-off,
+  /// 8·ε_dtype·(|F(x)| + |F(x′)|)) or `max_steps` is reached. The points each sample used are
+  /// in `integrated_gradients_with_delta(...).points`. Costs two extra forwards (F(x), F(x′))
+  /// and, per round, a path batch over the samples still missing only.
+  RAR_ARG(double, tolerance) = 0.0;
+  /// The most points the adaptive rule may use (≥ steps); only read when `tolerance` > 0.
+  RAR_ARG(int64_t, max_steps) = 1024;
 };
 
 namespace detail {
 
-/// Integrated Gradients with the baseline already expanded: the one implementation behind
-/// `integrated_gradients`, `integrated_gradients_with_delta` and the RAR terms.
+/// The gradients of the score at the points x'_n + α_k (x_n − x'_n) of the straight path, for
+/// every α_k of `alphas`: the path batch behind Integrated Gradients and its variants (IDGI).
 ///
 /// The path batch is laid out step-major, row k·N + n = x'_n + α_k (x_n − x'_n), so that
 /// one forward and one backward over N·m rows (or over chunks of it) give every gradient.
-/// When `path_scores` is given it receives the score of every path row `[m·N]` (step-major,
-/// part of the graph when `create_graph`), so callers can reuse the forward pass.
+/// Returns the gradients `[m, N, ...]`; when `path_scores` is given it receives the score of
+/// every path row `[m·N]` (step-major, part of the graph when `create_graph`), so callers can
+/// reuse the forward pass.
 template <class Model>
-torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& input,
-                                            const torch::Tensor& baseline,
-                                            const torch::Tensor& target,
-                                            const QuadratureRule& rule,
-                                            int64_t internal_batch_size, bool create_graph,
-                                            const ScoreFunction& score,
-                                            torch::Tensor* path_scores = nullptr) {
+torch::Tensor path_gradients(const char* fn, Model& model, const torch::Tensor& input,
+                             const torch::Tensor& baseline, const torch::Tensor& target,
+                             const std::vector<double>& alpha_values, int64_t internal_batch_size,
+                             bool create_graph, const ScoreFunction& score,
+                             torch::Tensor* path_scores = nullptr) {
   torch::AutoGradMode grad_mode(true);
-  const int64_t m = static_cast<int64_t>(rule.alphas.size());
+  const int64_t m = static_cast<int64_t>(alpha_values.size());
   const int64_t n = input.size(0);
   const auto opts = input.options();
-  const auto steps_shape = leading_shape(m, input.dim());
-  const auto alphas = torch::tensor(rule.alphas, opts.dtype(torch::kDouble))
+  const auto alphas = torch::tensor(alpha_values, opts.dtype(torch::kDouble))
                           .to(opts)
-                          .view(steps_shape);
-  const auto weights = torch::tensor(rule.weights, opts.dtype(torch::kDouble))
-                           .to(opts)
-                           .view(steps_shape);
+                          .view(leading_shape(m, input.dim()));
   const torch::Tensor diff = input - baseline;
   std::vector<int64_t> flat_shape(input.sizes().begin(), input.sizes().end());
   flat_shape[0] = m * n;
@@ -94,16 +101,15 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
                               : path_target;
     // Out-of-memory errors pass through: the batching rule halves the chunk and retries.
     const torch::Tensor s = in_user_terms(
-        "rar::integrated_gradients", model, input,
-        [&] { return score(call_model(model, points), t); },
+        fn, model, input, [&] { return score(call_model(model, points), t); },
         [&] {
           return "a batch of " + std::to_string(stop - start) + " path points (" +
                  std::to_string(n) + " samples x " + std::to_string(m) + " steps, shape " +
                  c10::str(points.sizes()) + ")";
         });
-    TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start,
-                "rar::integrated_gradients: the score function must return one value per sample, "
-                "shape [", stop - start, "], got ", s.sizes());
+    TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start, fn,
+                ": the score function must return one value per sample, shape [", stop - start,
+                "], got ", s.sizes());
     torch::Tensor g = torch::autograd::grad({s.sum()}, {points}, {}, /*retain_graph=*/create_graph,
                                             /*create_graph=*/create_graph)[0];
     grads.push_back(std::move(g));
@@ -112,8 +118,29 @@ torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& i
   if (path_scores) *path_scores = scores.size() == 1 ? scores[0] : torch::cat(scores);
   std::vector<int64_t> step_major(input.sizes().begin(), input.sizes().end());
   step_major.insert(step_major.begin(), m);
-  const torch::Tensor g = (grads.size() == 1 ? grads[0] : torch::cat(grads)).view(step_major);
-  return (g * weights).sum(0) * diff;
+  return (grads.size() == 1 ? grads[0] : torch::cat(grads)).view(step_major);
+}
+
+/// Integrated Gradients with the baseline already expanded: the one implementation behind
+/// `integrated_gradients`, `integrated_gradients_with_delta` and the RAR terms:
+/// (x − x') ⊙ Σ_k w_k ∇F(x' + α_k (x − x')) over the path batch of `path_gradients`.
+/// When `path_scores` is given it receives the score of every path row `[m·N]`.
+template <class Model>
+torch::Tensor integrated_gradients_expanded(Model& model, const torch::Tensor& input,
+                                            const torch::Tensor& baseline,
+                                            const torch::Tensor& target,
+                                            const QuadratureRule& rule,
+                                            int64_t internal_batch_size, bool create_graph,
+                                            const ScoreFunction& score,
+                                            torch::Tensor* path_scores = nullptr) {
+  const int64_t m = static_cast<int64_t>(rule.alphas.size());
+  const torch::Tensor g =
+      path_gradients("rar::integrated_gradients", model, input, baseline, target, rule.alphas,
+                     internal_batch_size, create_graph, score, path_scores);
+  const auto weights = torch::tensor(rule.weights, input.options().dtype(torch::kDouble))
+                           .to(input.options())
+                           .view(leading_shape(m, input.dim()));
+  return (g * weights).sum(0) * (input - baseline);
 }
 
 /// Validates IG arguments common to every entry point and returns the expanded baseline/target.
@@ -126,8 +153,82 @@ inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
               ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
               options.internal_batch_size());
   TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  TORCH_CHECK(std::isfinite(options.tolerance()) && options.tolerance() >= 0, fn,
+              ": tolerance must be finite and >= 0 (0 = a fixed number of steps), got ",
+              options.tolerance());
+  TORCH_CHECK(options.tolerance() == 0 || options.max_steps() >= options.steps(), fn,
+              ": max_steps must be >= steps (", options.steps(), "), got ", options.max_steps());
   return {expand_baseline(fn, options.baseline(), input),
           expand_target(fn, options.target(), input.size(0), input.device())};
+}
+
+/// Integrated Gradients with the completeness delta and the points used, fixed or adaptive
+/// (`options.tolerance()`): the implementation behind both public entry points.
+///
+/// Adaptive rounds: every sample starts with m = `steps` points; after each round the samples
+/// whose |delta| exceeds δ·|ΔF| + 8·ε·(|F(x)| + |F(x′)|) run again with 2m points (their rows
+/// only, so easy samples stop early), until none is left or 2m > `max_steps`. The result of a
+/// sample is that of its last round, so with `create_graph` it stays differentiable (the
+/// choice of m is piecewise constant).
+template <class Model>
+Attribution integrated_gradients_delta(const char* fn, Model& model, const torch::Tensor& input,
+                                       const torch::Tensor& baseline, const torch::Tensor& target,
+                                       const IGOptions& options) {
+  const int64_t n = input.size(0);
+  const bool graph = options.create_graph();
+  const auto ends = [&] {
+    torch::AutoGradMode grad_mode(graph);
+    const torch::Tensor end = options.score()(call_model(model, input), target);
+    const torch::Tensor start = options.score()(call_model(model, baseline.contiguous()), target);
+    TORCH_CHECK(end.dim() == 1 && end.size(0) == n && start.sizes() == end.sizes(), fn,
+                ": the score function must return one value per sample, shape [", n, "], got ",
+                end.sizes());
+    return std::make_pair(end, start);
+  };
+  const auto run = [&](const torch::Tensor& x, const torch::Tensor& b, const torch::Tensor& t,
+                       int64_t steps) {
+    return integrated_gradients_expanded(model, x, b, t, quadrature(options.method(), steps),
+                                         options.internal_batch_size(), graph, options.score());
+  };
+  Attribution result;
+  if (options.tolerance() == 0) {
+    result.attributions = run(input, baseline, target, options.steps());
+    const auto [end, start] = ends();
+    result.delta = result.attributions.flatten(1).sum(1) - (end - start);
+    result.points = torch::full({n}, options.steps(), torch::kLong);
+    return result;
+  }
+  const auto [end, start] = ends();
+  const torch::Tensor change = end - start;
+  const double round_off = 8.0 * (input.scalar_type() == torch::kDouble
+                                      ? std::numeric_limits<double>::epsilon()
+                                      : std::numeric_limits<float>::epsilon());
+  const torch::Tensor allowed =
+      (options.tolerance() * change.abs() + round_off * (end.abs() + start.abs())).detach();
+  const bool per_row_baseline = baseline.size(0) == n && n > 1;
+  torch::Tensor attributions = torch::zeros_like(input), delta = torch::zeros_like(change);
+  torch::Tensor points = torch::zeros({n}, torch::kLong);
+  torch::Tensor active = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(input.device()));
+  for (int64_t m = options.steps();; m *= 2) {
+    const bool all = active.size(0) == n;
+    const torch::Tensor x = all ? input : input.index_select(0, active);
+    const torch::Tensor b = all || !per_row_baseline ? baseline : baseline.index_select(0, active);
+    const torch::Tensor t = all || !target.defined() || target.dim() == 0
+                                ? target
+                                : target.index_select(0, active);
+    const torch::Tensor a = run(x, b.expand_as(x), t, m);
+    const torch::Tensor d = a.flatten(1).sum(1) - change.index_select(0, active);
+    attributions = attributions.index_copy(0, active, a);
+    delta = delta.index_copy(0, active, d);
+    points.index_fill_(0, active.cpu(), m);
+    const torch::Tensor missing = d.detach().abs() > allowed.index_select(0, active);
+    active = active.masked_select(missing);
+    if (active.size(0) == 0 || 2 * m > options.max_steps()) break;
+  }
+  result.attributions = attributions;
+  result.delta = delta;
+  result.points = points;
+  return result;
 }
 
 }  // namespace detail
@@ -153,6 +254,9 @@ torch::Tensor integrated_gradients(Model&& model, const torch::Tensor& input,
   detail::static_check_model<Model>();
   const char* fn = "rar::integrated_gradients";
   const auto [baseline, target] = detail::prepare_ig(fn, input, options);
+  if (options.tolerance() > 0)
+    return detail::integrated_gradients_delta(fn, model, input, baseline, target, options)
+        .attributions;
   return detail::integrated_gradients_expanded(
       model, input, baseline, target, quadrature(options.method(), options.steps()),
       options.internal_batch_size(), options.create_graph(), options.score());
@@ -161,33 +265,29 @@ torch::Tensor integrated_gradients(Model&& model, const torch::Tensor& input,
 /// Integrated Gradients and the convergence delta of each sample (completeness check).
 ///
 /// `delta[n] = Σ_i attributions[n, i] − (score(x_n) − score(x'_n))`; it goes to 0 as steps grow.
-/// Costs one extra forward over the inputs and one over the baselines.
+/// Costs one extra forward over the inputs and one over the baselines. With
+/// `options.tolerance(δ)` the points are chosen per sample (see `IGOptions::tolerance`) and
+/// `points` says how many each sample used.
 ///
 /// Example:
 /// @code
 /// auto result = rar::integrated_gradients_with_delta(model, x, rar::IGOptions().target(y));
 /// double worst = result.delta.abs().max().item<double>();
+/// auto adaptive = rar::integrated_gradients_with_delta(
+///     model, x, rar::IGOptions().target(y).steps(4).tolerance(0.01));  // adaptive.points: [N]
 /// @endcode
 /// @param model any model
 /// @param input batch `[N, ...]`
 /// @param options as for `rar::integrated_gradients`
-/// @return the attributions (as `rar::integrated_gradients` returns them) and `delta` `[N]`
+/// @return the attributions (as `rar::integrated_gradients` returns them), `delta` `[N]` and
+///         the `points` each sample used
 template <class Model>
 Attribution integrated_gradients_with_delta(Model&& model, const torch::Tensor& input,
                                             const IGOptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::integrated_gradients_with_delta";
   const auto [baseline, target] = detail::prepare_ig(fn, input, options);
-  Attribution result;
-  result.attributions = detail::integrated_gradients_expanded(
-      model, input, baseline, target, quadrature(options.method(), options.steps()),
-      options.internal_batch_size(), options.create_graph(), options.score());
-  torch::AutoGradMode grad_mode(options.create_graph());
-  const torch::Tensor end = options.score()(detail::call_model(model, input), target);
-  const torch::Tensor start =
-      options.score()(detail::call_model(model, baseline.contiguous()), target);
-  result.delta = result.attributions.flatten(1).sum(1) - (end - start);
-  return result;
+  return detail::integrated_gradients_delta(fn, model, input, baseline, target, options);
 }
 
 }  // namespace rar

@@ -6,8 +6,10 @@
 /// `rar::smooth_grad`, the examples' `--explainer`). See `rar/core/explainer.hpp`.
 
 #include <rar/attribution/deeplift.hpp>
+#include <rar/attribution/expected_gradients.hpp>
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/guided_backprop.hpp>
+#include <rar/attribution/idgi.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/smooth_grad.hpp>
 #include <rar/core/explainer.hpp>
@@ -30,7 +32,79 @@ Options for_call(Options options, const torch::Tensor& target, bool create_graph
   options.create_graph(create_graph);
   return options;
 }
+
+/// An explainer made of an options struct and the rar function it calls (`Call`, a stateless
+/// function object `(model, input, options) -> attributions`): each call sets the call's target
+/// (when given) and create_graph on a copy of the options.
+template <class Options, class Call>
+class OptionsExplainer {
+ public:
+  /// @param options the options each call starts from (target and create_graph come from the
+  ///        call)
+  explicit OptionsExplainer(Options options = {}) : options_(std::move(options)) {}
+  /// The options each call starts from.
+  /// @return the options
+  const Options& options() const noexcept { return options_; }
+  /// Attributions of `model` at `input` for `target`.
+  /// @param model any model
+  /// @param input batch `[N, ...]`
+  /// @param target class per sample (undefined: the options' target)
+  /// @param create_graph keep the graph (attributions differentiable w.r.t. the input)
+  /// @return attributions of the input's shape
+  template <class Model>
+  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
+                           bool create_graph) const {
+    return Call{}(model, input, for_call(options_, target, create_graph));
+  }
+
+ private:
+  Options options_;
+};
+
+/// Calls `rar::expected_gradients`.
+struct CallExpectedGradients {
+  template <class Model>
+  torch::Tensor operator()(Model& model, const torch::Tensor& input,
+                           const ExpectedGradientsOptions& options) const {
+    return rar::expected_gradients(model, input, options);
+  }
+};
+
+/// Calls `rar::idgi`.
+struct CallIDGI {
+  template <class Model>
+  torch::Tensor operator()(Model& model, const torch::Tensor& input,
+                           const IDGIOptions& options) const {
+    return rar::idgi(model, input, options);
+  }
+};
+
 }  // namespace detail
+
+/// Expected Gradients as an explainer (see `rar::expected_gradients`); differentiable, the
+/// draws fixed by the options' seed.
+using ExpectedGradients =
+    detail::OptionsExplainer<ExpectedGradientsOptions, detail::CallExpectedGradients>;
+
+/// IDGI as an explainer (see `rar::idgi`); differentiable.
+using IDGI = detail::OptionsExplainer<IDGIOptions, detail::CallIDGI>;
+
+/// Example:
+/// @code
+/// auto eg = rar::explain::expected_gradients(
+///     rar::ExpectedGradientsOptions().baselines(background).samples(16).steps(4));
+/// auto r = rar::attribution_attack(model, smooth, eg, x, y);
+/// @endcode
+/// @param options baselines, samples, steps, method, seed, internal_batch_size, score
+/// @return an Expected Gradients explainer
+inline ExpectedGradients expected_gradients(ExpectedGradientsOptions options = {}) {
+  return ExpectedGradients(std::move(options));
+}
+
+/// Example: `auto a = rar::explain::idgi(rar::IDGIOptions().steps(32))(model, x, y, false);`
+/// @param options baseline, steps, internal_batch_size, score
+/// @return an IDGI explainer
+inline IDGI idgi(IDGIOptions options = {}) { return IDGI(std::move(options)); }
 
 /// Integrated Gradients as an explainer (see `rar::integrated_gradients`).
 ///

@@ -124,6 +124,40 @@ struct GuidedReluFunction : public torch::autograd::Function<GuidedReluFunction>
   }
 };
 
+/// Whether `ref` (a recorded reference operand) pairs with `z`: same rank, and each dimension
+/// equal or 1 on the reference (a reference shared by the batch has one row). With `rows`,
+/// only the batch dimension may differ (one reference row, or as many as `z`): what an
+/// operation applied row by row to an `[N, ...]` batch needs.
+inline bool pairs_with(const torch::Tensor& ref, const torch::Tensor& z, bool rows = false) {
+  if (!ref.defined() || ref.dim() != z.dim() || (rows && z.dim() == 0)) return false;
+  for (int64_t d = 0; d < z.dim(); ++d) {
+    const bool shared = ref.size(d) == 1 && (d == 0 || !rows);
+    if (ref.size(d) != z.size(d) && !shared) return false;
+  }
+  return true;
+}
+
+/// The recorded reference call that pairs with the input's next call of kind `op` (`what`
+/// names it in errors: "a softmax"), with the errors of a forward whose calls depend on the
+/// data. `rows`: the operands must pair row by row (see `pairs_with`).
+inline const DeepLiftTape::Entry& replay(DeepLiftTape& tape, DeepLiftTape::Op op, const char* what,
+                                         const torch::Tensor& a, const torch::Tensor& b = {},
+                                         bool rows = false) {
+  TORCH_CHECK(tape.next < tape.entries.size(),
+              "rar::deeplift: the model made more rar::nn calls on the input (call #",
+              tape.next + 1, ", ", what, ") than on the reference (", tape.entries.size(),
+              " calls); DeepLIFT needs a forward whose calls do not depend on the data");
+  const DeepLiftTape::Entry& ref = tape.entries[tape.next++];
+  TORCH_CHECK(ref.op == op && pairs_with(ref.input, a, rows) &&
+                  (!b.defined() || pairs_with(ref.other, b, rows)),
+              "rar::deeplift: rar::nn call #", tape.next, " is ", what, " of shape ", a.sizes(),
+              " on the input but not on the reference (shape ",
+              ref.input.defined() ? ref.input.sizes() : torch::IntArrayRef{},
+              "); DeepLIFT needs a forward whose calls do not depend on the data",
+              rows ? ", applied to [N, ...] batches" : "");
+  return ref;
+}
+
 /// The activation inside a scope: what the scope's rule and β make of it.
 inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeState& scope) {
   ++scope.calls;
@@ -140,20 +174,8 @@ inline torch::Tensor scoped(const Activation& f, const torch::Tensor& z, ScopeSt
         tape.entries.push_back({z.detach(), y.detach()});
         return y;
       }
-      TORCH_CHECK(tape.next < tape.entries.size(),
-                  "rar::deeplift: the model called more rar::nn activations on the input (call #",
-                  tape.next + 1, ") than on the reference (", tape.entries.size(),
-                  " calls); DeepLIFT needs a forward whose activation calls do not depend on the "
-                  "data");
-      const DeepLiftTape::Entry& ref = tape.entries[tape.next++];
-      const bool rows_ok = ref.op == DeepLiftTape::Op::activation && ref.input.dim() == z.dim() &&
-                           z.dim() >= 1 &&
-                           (ref.input.size(0) == 1 || ref.input.size(0) == z.size(0)) &&
-                           ref.input.sizes().slice(1) == z.sizes().slice(1);
-      TORCH_CHECK(rows_ok, "rar::deeplift: activation call #", tape.next, " saw a tensor of shape ",
-                  z.sizes(), " on the input but ", ref.input.sizes(),
-                  " on the reference; DeepLIFT needs a forward whose activation calls do not "
-                  "depend on the data, and activations applied to [N, ...] batches");
+      const DeepLiftTape::Entry& ref =
+          replay(tape, DeepLiftTape::Op::activation, "an activation", z, {}, /*rows=*/true);
       return RescaleFunction::apply(z, ref.input, ref.output, static_cast<int64_t>(f.kind), f.a,
                                     f.threshold, scope.beta, tape.eps);
     }
@@ -368,17 +390,8 @@ inline torch::Tensor max_pool2d(const torch::Tensor& input,
         {input.detach(), y.detach(), indices, {}, detail::DeepLiftTape::Op::max_pool});
     return y;
   }
-  TORCH_CHECK(tape.next < tape.entries.size(),
-              "rar::deeplift: the model made more rar::nn calls on the input (call #",
-              tape.next + 1, ", a max pooling) than on the reference (", tape.entries.size(),
-              " calls); DeepLIFT needs a forward whose calls do not depend on the data");
-  const detail::DeepLiftTape::Entry& ref = tape.entries[tape.next++];
-  TORCH_CHECK(ref.op == detail::DeepLiftTape::Op::max_pool && ref.input.dim() == 4 &&
-                  (ref.input.size(0) == 1 || ref.input.size(0) == input.size(0)) &&
-                  ref.input.sizes().slice(1) == input.sizes().slice(1),
-              "rar::deeplift: rar::nn call #", tape.next, " is a max pooling of shape ",
-              input.sizes(), " on the input but not on the reference (shape ", ref.input.sizes(),
-              "); DeepLIFT needs a forward whose calls do not depend on the data");
+  const detail::DeepLiftTape::Entry& ref = detail::replay(
+      tape, detail::DeepLiftTape::Op::max_pool, "a max pooling", input, {}, /*rows=*/true);
   return detail::MaxPoolRescaleFunction::apply(
       input, ref.input, ref.output, ref.indices, options.kernel_size(), options.stride(),
       options.padding(), options.dilation(), options.ceil_mode(), tape.eps);

@@ -34,32 +34,6 @@ namespace rar {
 namespace nn {
 namespace detail {
 
-/// Whether `ref` (a recorded reference operand) pairs with `z`: same rank, and each dimension
-/// equal or 1 on the reference (a reference shared by the batch has one row).
-inline bool pairs_with(const torch::Tensor& ref, const torch::Tensor& z) {
-  if (!ref.defined() || ref.dim() != z.dim()) return false;
-  for (int64_t d = 0; d < z.dim(); ++d)
-    if (ref.size(d) != z.size(d) && ref.size(d) != 1) return false;
-  return true;
-}
-
-/// The recorded reference call that pairs with the input's next call of kind `op`, with the
-/// errors of a forward whose calls depend on the data.
-inline const DeepLiftTape::Entry& replay(DeepLiftTape& tape, DeepLiftTape::Op op, const char* what,
-                                         const torch::Tensor& a, const torch::Tensor& b = {}) {
-  TORCH_CHECK(tape.next < tape.entries.size(),
-              "rar::deeplift: the model made more rar::nn calls on the input (call #",
-              tape.next + 1, ", ", what, ") than on the reference (", tape.entries.size(),
-              " calls); DeepLIFT needs a forward whose calls do not depend on the data");
-  const DeepLiftTape::Entry& ref = tape.entries[tape.next++];
-  TORCH_CHECK(ref.op == op && pairs_with(ref.input, a) && (!b.defined() || pairs_with(ref.other, b)),
-              "rar::deeplift: rar::nn call #", tape.next, " is ", what, " of shape ", a.sizes(),
-              " on the input but not on the reference (shape ",
-              ref.input.defined() ? ref.input.sizes() : torch::IntArrayRef{},
-              "); DeepLIFT needs a forward whose calls do not depend on the data");
-  return ref;
-}
-
 /// The rescale ratio Δnum/Δden, with `fallback` where |Δden| < eps (the plain derivative).
 inline torch::Tensor ratio(const torch::Tensor& num, const torch::Tensor& den,
                            const torch::Tensor& fallback, double eps) {
@@ -116,7 +90,7 @@ struct SoftmaxRescaleFunction : public torch::autograd::Function<SoftmaxRescaleF
     const torch::Tensor l = s.log(), l_ref = s_ref.log();
     const torch::Tensor w = z - m - l, w_ref = z_ref - m - l_ref;
     torch::Tensor y = w.exp();
-    ctx->save_for_backward({z, z_ref, e, e_ref, s, s_ref, l, l_ref, w, w_ref, y});
+    ctx->save_for_backward({z, z_ref, e, e_ref, s, s_ref, l, l_ref, w, w_ref, y, w_ref.exp()});
     ctx->saved_data["dim"] = dim;
     ctx->saved_data["eps"] = eps;
     return y;
@@ -127,11 +101,11 @@ struct SoftmaxRescaleFunction : public torch::autograd::Function<SoftmaxRescaleF
     const auto v = ctx->get_saved_variables();
     const torch::Tensor &z = v[0], &z_ref = v[1], &e = v[2], &e_ref = v[3], &s = v[4],
                         &s_ref = v[5], &l = v[6], &l_ref = v[7], &w = v[8], &w_ref = v[9],
-                        &y = v[10];
+                        &y = v[10], &y_ref = v[11];
     const int64_t dim = ctx->saved_data["dim"].toInt();
     const double eps = ctx->saved_data["eps"].toDouble();
     const torch::Tensor& g = grad_outputs[0];
-    const torch::Tensor grad_w = g * ratio(y - w_ref.exp(), w - w_ref, y, eps);
+    const torch::Tensor grad_w = g * ratio(y - y_ref, w - w_ref, y, eps);
     const torch::Tensor grad_l = -grad_w.sum(dim, true);
     const torch::Tensor grad_s = grad_l * ratio(l - l_ref, s - s_ref, s.reciprocal(), eps);
     return {grad_w + grad_s * ratio(e - e_ref, z - z_ref, e, eps), torch::Tensor(),

@@ -12,6 +12,7 @@
 #include <rar/nn/activation.hpp>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace rar {
 namespace nn {
@@ -44,6 +45,20 @@ const torch::nn::Module* module_root(const M& model) {
   }
 }
 
+/// The first `torch::nn` nonlinearity that matters to a method (`sees`) in the module tree of
+/// `root`, the root itself first: its name ("torch::nn::ReLU") and its path ("" for the root),
+/// or a null name when there is none.
+inline std::pair<const char*, std::string> first_torch_activation(const torch::nn::Module& root,
+                                                                   Sees sees) {
+  if (const char* name = torch_activation_name(root, sees)) return {name, ""};
+  std::pair<const char*, std::string> found{nullptr, ""};
+  for_each_submodule(root, "", [&](const std::string& path, const torch::nn::Module& m) {
+    if (found.first == nullptr)
+      if (const char* name = torch_activation_name(m, sees)) found = {name, path};
+  });
+  return found;
+}
+
 /// Raises an error naming the first `torch::nn` nonlinearity found in `model`'s module tree:
 /// inside a custom module, `fn` cannot switch it and would silently treat it as linear (or keep
 /// its zero curvature). `what` says what the method needs the activations for.
@@ -53,17 +68,13 @@ void check_no_torch_activations(const char* fn, const M& model, const char* what
                                 Sees sees = Sees::every) {
   const torch::nn::Module* root = module_root(model);
   if (root == nullptr) return;
-  if (const char* name = torch_activation_name(*root, sees)) {
-    TORCH_CHECK(false, fn, ": the model is a ", name, "; ", what);
-  }
-  for_each_submodule(*root, "", [&](const std::string& path, const torch::nn::Module& m) {
-    if (const char* name = torch_activation_name(m, sees)) {
-      TORCH_CHECK(false, fn, ": the model's module '", path, "' is a ", name, ", which ", fn,
-                  " cannot switch; ", what,
-                  ". Use the drop-in rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus, GELU "
-                  "or SiLU (or rar::nn::functional::relu, ... in a custom forward)");
-    }
-  });
+  const auto [name, path] = first_torch_activation(*root, sees);
+  if (name == nullptr) return;
+  TORCH_CHECK(!path.empty(), fn, ": the model is a ", name, "; ", what);
+  TORCH_CHECK(false, fn, ": the model's module '", path, "' is a ", name, ", which ", fn,
+              " cannot switch; ", what,
+              ". Use the drop-in rar::nn::ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus, GELU "
+              "or SiLU (or rar::nn::functional::relu, ... in a custom forward)");
 }
 
 /// Raises an error when a batch-norm module of `model` is in training mode (methods that run
