@@ -12,6 +12,7 @@
 #include "support/reference.hpp"
 
 #include <string>
+#include <vector>
 
 using Catch::Matchers::Contains;
 using rar::test::max_rel_diff;
@@ -114,6 +115,9 @@ TEMPLATE_TEST_CASE("Blur IG matches PAIR-code/saliency's blur_ig.py on a CNN", "
 
 TEST_CASE("Blur IG's attributions sum to F(x) - F(fully blurred x) as the steps grow",
           "[blur_ig]") {
+  // The path σ -> blur(x, σ) jumps slightly where the kernel radius ⌊4σ + ½⌋ grows (scipy's
+  // truncation, about e^-8 of the kernel), which no Riemann sum sees: the error falls with the
+  // steps down to that floor, far below the gap itself.
   auto net = blur_ig_cnn(torch::kDouble);
   const auto& ref = blur_ig_reference();
   const auto x = ref.tensor("cnn.input");
@@ -121,19 +125,19 @@ TEST_CASE("Blur IG's attributions sum to F(x) - F(fully blurred x) as the steps 
   const auto gap = rar::test::target_score(net, x, y) -
                    rar::test::target_score(
                        net, rar::gaussian_blur(x, 6.0, rar::BlurBoundary::reflect), y);
-  double previous = 1e300;
-  for (const int64_t steps : {16, 64, 256}) {
+  std::vector<double> errors;
+  for (const int64_t steps : {8, 256}) {
     const auto attr = rar::blur_ig(net, x, rar::BlurIGOptions()
                                                .target(y)
                                                .max_sigma(6)
                                                .steps(steps)
                                                .grad_step(1e-4)
                                                .boundary(rar::BlurBoundary::reflect));
-    const double err = (attr.flatten(1).sum(1) - gap).abs().max().item<double>();
-    CHECK(err < previous);
-    previous = err;
+    errors.push_back((attr.flatten(1).sum(1) - gap).abs().max().item<double>());
   }
-  CHECK(previous < 2e-3 * gap.abs().max().item<double>());
+  INFO("|sum - gap| at 8 and 256 steps: " << errors[0] << ", " << errors[1]);
+  CHECK(errors[1] < errors[0]);
+  CHECK(errors[1] < 1e-3 * gap.abs().max().item<double>());
 }
 
 TEST_CASE("Blur IG as an explainer equals the function and keeps the model untouched",
