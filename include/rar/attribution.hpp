@@ -4,12 +4,14 @@
 /// conductance, saliency, gradient × input, DeepLIFT,
 /// SmoothGrad and the score functions.
 
+#include <rar/attribution/blur_ig.hpp>
 #include <rar/attribution/deeplift.hpp>
 #include <rar/attribution/deeplift_shap.hpp>
 #include <rar/attribution/grad_cam.hpp>
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/gradient_shap.hpp>
 #include <rar/attribution/guided_backprop.hpp>
+#include <rar/attribution/guided_ig.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/kernel_shap.hpp>
 #include <rar/attribution/layer_integrated_gradients.hpp>
