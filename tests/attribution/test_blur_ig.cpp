@@ -2,17 +2,15 @@
 // transcription of PAIR-code/saliency's blur_ig.py (tests/data/make_ig_variants_reference.py),
 // batching, the explainer, finite differences of the create_graph path, and bad input.
 
+#include <catch2/catch.hpp>
 #include <rar/attribution/blur_ig.hpp>
 #include <rar/explain/blur_ig.hpp>
-
-#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "support/gradcheck.hpp"
 #include "support/models.hpp"
 #include "support/reference.hpp"
-
-#include <string>
-#include <vector>
 
 using Catch::Matchers::Contains;
 using rar::test::max_rel_diff;
@@ -91,8 +89,8 @@ TEMPLATE_TEST_CASE("Blur IG matches PAIR-code/saliency's blur_ig.py on a CNN", "
   const auto y = ref.labels("cnn.target");
   for (const auto boundary : {rar::BlurBoundary::constant, rar::BlurBoundary::reflect}) {
     for (const bool sqrt : {false, true}) {
-      const std::string name = std::string("blur_ig.") + blur_ig_mode_name(boundary) + "." +
-                               (sqrt ? "sqrt" : "linear");
+      const std::string name =
+          std::string("blur_ig.") + blur_ig_mode_name(boundary) + "." + (sqrt ? "sqrt" : "linear");
       INFO(name);
       const auto opts = rar::BlurIGOptions()
                             .target(y)
@@ -122,17 +120,15 @@ TEST_CASE("Blur IG's attributions sum to F(x) - F(fully blurred x) as the steps 
   const auto& ref = blur_ig_reference();
   const auto x = ref.tensor("cnn.input");
   const auto y = ref.labels("cnn.target");
-  const auto gap = rar::test::target_score(net, x, y) -
-                   rar::test::target_score(
-                       net, rar::gaussian_blur(x, 6.0, rar::BlurBoundary::reflect), y);
+  const auto gap =
+      rar::test::target_score(net, x, y) -
+      rar::test::target_score(net, rar::gaussian_blur(x, 6.0, rar::BlurBoundary::reflect), y);
   std::vector<double> errors;
   for (const int64_t steps : {8, 256}) {
-    const auto attr = rar::blur_ig(net, x, rar::BlurIGOptions()
-                                               .target(y)
-                                               .max_sigma(6)
-                                               .steps(steps)
-                                               .grad_step(1e-4)
-                                               .boundary(rar::BlurBoundary::reflect));
+    const auto attr = rar::blur_ig(
+        net, x,
+        rar::BlurIGOptions().target(y).max_sigma(6).steps(steps).grad_step(1e-4).boundary(
+            rar::BlurBoundary::reflect));
     errors.push_back((attr.flatten(1).sum(1) - gap).abs().max().item<double>());
   }
   INFO("|sum - gap| at 8 and 256 steps: " << errors[0] << ", " << errors[1]);
@@ -150,8 +146,8 @@ TEST_CASE("Blur IG as an explainer equals the function and keeps the model untou
   auto explainer = rar::explain::blur_ig(rar::BlurIGOptions().max_sigma(4).steps(6));
   static_assert(rar::is_explainer_v<decltype(explainer), torch::nn::Sequential>);
   const auto a = explainer(net, x, y, false);
-  CHECK(max_rel_diff(a, rar::blur_ig(net, x, rar::BlurIGOptions().target(y).max_sigma(4).steps(6))) <
-        1e-14);
+  CHECK(max_rel_diff(
+            a, rar::blur_ig(net, x, rar::BlurIGOptions().target(y).max_sigma(4).steps(6))) < 1e-14);
   CHECK(!a.requires_grad());
   CHECK(rar::test::ModuleState(*net) == before);
 }

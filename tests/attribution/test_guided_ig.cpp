@@ -3,16 +3,14 @@
 // equality with IG on a linear model and with left-Riemann IG at max_dist 0, the explainer,
 // and bad input.
 
+#include <catch2/catch.hpp>
 #include <rar/attribution/guided_ig.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/explain/guided_ig.hpp>
-
-#include <catch2/catch.hpp>
+#include <string>
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
-
-#include <string>
 
 using Catch::Matchers::Contains;
 using rar::test::max_rel_diff;
@@ -46,8 +44,7 @@ torch::nn::Sequential guided_ig_cnn(torch::Dtype dtype) {
 
 }  // namespace
 
-TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a ReLU MLP",
-          "[guided_ig]") {
+TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a ReLU MLP", "[guided_ig]") {
   const auto& ref = guided_ig_reference();
   auto net = guided_ig_mlp(torch::kDouble);
   const auto x = ref.tensor("mlp.input");
@@ -61,12 +58,13 @@ TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a ReLU MLP",
   for (const Case c : {Case{"default", 200, 0.25, 0.02}, Case{"coarse", 16, 0.3, 0.1},
                        Case{"unbounded", 10, 0.25, 1.0}}) {
     INFO(c.tag);
-    const auto attr = rar::guided_ig(net, x, rar::GuidedIGOptions()
-                                                 .baseline(b)
-                                                 .target(y)
-                                                 .steps(c.steps)
-                                                 .fraction(c.fraction)
-                                                 .max_dist(c.max_dist));
+    const auto attr = rar::guided_ig(net, x,
+                                     rar::GuidedIGOptions()
+                                         .baseline(b)
+                                         .target(y)
+                                         .steps(c.steps)
+                                         .fraction(c.fraction)
+                                         .max_dist(c.max_dist));
     CHECK(attr.sizes() == x.sizes());
     CHECK(max_rel_diff(attr, ref.tensor(std::string("guided_ig.mlp.") + c.tag)) < 1e-9);
     // The sample equal to its baseline gets zeros; the feature equal to its baseline too.
@@ -75,8 +73,8 @@ TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a ReLU MLP",
   }
 }
 
-TEMPLATE_TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a CNN",
-                   "[guided_ig]", float, double) {
+TEMPLATE_TEST_CASE("Guided IG matches PAIR-code/saliency's guided_ig.py on a CNN", "[guided_ig]",
+                   float, double) {
   const auto& ref = guided_ig_reference();
   const torch::Dtype dtype = rar::test::dtype_of<TestType>();
   auto net = guided_ig_cnn(dtype);
@@ -101,8 +99,8 @@ TEST_CASE("Guided IG's attributions sum to F(x) - F(x') up to the path discretis
   auto net = guided_ig_cnn(torch::kDouble);
   const auto x = ref.tensor("cnn.input");
   const auto y = ref.labels("cnn.target");
-  const auto gap = rar::test::target_score(net, x, y) -
-                   rar::test::target_score(net, torch::zeros_like(x), y);
+  const auto gap =
+      rar::test::target_score(net, x, y) - rar::test::target_score(net, torch::zeros_like(x), y);
   double previous = 1e300;
   for (const int64_t steps : {25, 100, 400}) {
     const auto attr = rar::guided_ig(net, x, rar::GuidedIGOptions().target(y).steps(steps));
@@ -114,8 +112,7 @@ TEST_CASE("Guided IG's attributions sum to F(x) - F(x') up to the path discretis
   CHECK(previous < 1e-2 * gap.abs().max().item<double>());
 }
 
-TEST_CASE("Guided IG equals IG on a linear model, where the path does not matter",
-          "[guided_ig]") {
+TEST_CASE("Guided IG equals IG on a linear model, where the path does not matter", "[guided_ig]") {
   // For F(x) = w·x + c the gradient is w everywhere, and every feature travels from x'_i to x_i
   // monotonically, so Guided IG_i = w_i (x_i − x'_i) = IG_i whatever the path.
   auto lin = rar::test::linear_model(12, 4);
@@ -142,8 +139,10 @@ TEST_CASE("Guided IG with max_dist 0 is IG with the left Riemann rule", "[guided
   CHECK(max_rel_diff(g, ig) < 1e-9);
 }
 
-TEST_CASE("Guided IG as an explainer equals the function, refuses create_graph and keeps the "
-          "model untouched", "[guided_ig][explainer]") {
+TEST_CASE(
+    "Guided IG as an explainer equals the function, refuses create_graph and keeps the "
+    "model untouched",
+    "[guided_ig][explainer]") {
   auto net = guided_ig_mlp(torch::kDouble);
   const auto& ref = guided_ig_reference();
   const auto x = ref.tensor("mlp.input");
@@ -152,8 +151,7 @@ TEST_CASE("Guided IG as an explainer equals the function, refuses create_graph a
   auto explainer = rar::explain::guided_ig(rar::GuidedIGOptions().steps(20));
   static_assert(rar::is_explainer_v<decltype(explainer), torch::nn::Sequential>);
   const auto a = explainer(net, x, y, false);
-  CHECK(max_rel_diff(a, rar::guided_ig(net, x, rar::GuidedIGOptions().target(y).steps(20))) ==
-        0.0);
+  CHECK(max_rel_diff(a, rar::guided_ig(net, x, rar::GuidedIGOptions().target(y).steps(20))) == 0.0);
   CHECK_THROWS_WITH(explainer(net, x, y, true),
                     Contains("rar::explain::guided_ig") && Contains("discrete"));
   CHECK(rar::test::ModuleState(*net) == before);
@@ -165,9 +163,9 @@ TEST_CASE("Guided IG rejects bad input", "[guided_ig][errors]") {
   const auto y = torch::tensor({0, 1});
   const auto opts = rar::GuidedIGOptions().target(y);
   auto o = opts;
-  CHECK_THROWS_WITH(rar::guided_ig(net, x, o.create_graph(true)),
-                    Contains("rar::guided_ig") && Contains("create_graph must be false") &&
-                        Contains("discrete"));
+  CHECK_THROWS_WITH(
+      rar::guided_ig(net, x, o.create_graph(true)),
+      Contains("rar::guided_ig") && Contains("create_graph must be false") && Contains("discrete"));
   o = opts;
   CHECK_THROWS_WITH(rar::guided_ig(net, x, o.steps(0)),
                     Contains("rar::guided_ig") && Contains("steps must be >= 1, got 0"));

@@ -3,16 +3,14 @@
 // noise, the histogram entropy against np.histogram + scipy.stats.entropy, the model left
 // untouched, and bad input.
 
+#include <catch2/catch.hpp>
 #include <rar/explain/explainers.hpp>
 #include <rar/metrics/randomisation.hpp>
 #include <rar/metrics/sanity.hpp>
-
-#include <catch2/catch.hpp>
+#include <string>
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
-
-#include <string>
 
 using Catch::Matchers::Contains;
 using rar::test::max_rel_diff;
@@ -57,9 +55,9 @@ TEMPLATE_TEST_CASE("smooth_mprt matches Quantus' SmoothMPRT with the same weight
     rar::LayerOrder order;
     const char* name;
   };
-  for (const Case c : {Case{rar::LayerOrder::bottom_up, "bottom_up"},
-                       Case{rar::LayerOrder::top_down, "top_down"},
-                       Case{rar::LayerOrder::independent, "independent"}}) {
+  for (const Case c :
+       {Case{rar::LayerOrder::bottom_up, "bottom_up"}, Case{rar::LayerOrder::top_down, "top_down"},
+        Case{rar::LayerOrder::independent, "independent"}}) {
     INFO(c.name);
     const auto r = rar::smooth_mprt(net, rar::explain::saliency(), x, y,
                                     rar::SmoothMPRTOptions()
@@ -68,9 +66,9 @@ TEMPLATE_TEST_CASE("smooth_mprt matches Quantus' SmoothMPRT with the same weight
                                         .noise(ref.tensor("noise"))
                                         .layer_order(c.order)
                                         .randomize(randomisation_fixed_weights()));
-    const std::vector<std::string> expected_layers =
-        c.order == rar::LayerOrder::top_down ? std::vector<std::string>{"5", "3", "0"}
-                                             : std::vector<std::string>{"0", "3", "5"};
+    const std::vector<std::string> expected_layers = c.order == rar::LayerOrder::top_down
+                                                         ? std::vector<std::string>{"5", "3", "0"}
+                                                         : std::vector<std::string>{"0", "3", "5"};
     CHECK(r.layers == expected_layers);
     CHECK(r.similarity.scalar_type() == torch::kDouble);
     CHECK(r.similarity.device().is_cpu());
@@ -98,8 +96,8 @@ TEST_CASE("smooth_mprt with one sample and the default randomiser is the plain M
   const auto r = rar::smooth_mprt(
       net, saliency, x, y,
       rar::SmoothMPRTOptions().samples(1).layer_order(rar::LayerOrder::top_down).seed(4));
-  const auto steps = rar::parameter_randomization_test(
-      net, saliency, x, y, rar::RandomizationOptions().k(5).seed(4));
+  const auto steps = rar::parameter_randomization_test(net, saliency, x, y,
+                                                       rar::RandomizationOptions().k(5).seed(4));
   REQUIRE(steps.size() == 4);
   for (size_t l = 0; l < 3; ++l) {
     CHECK(r.layers[l] == steps[l + 1].layer);
@@ -108,8 +106,8 @@ TEST_CASE("smooth_mprt with one sample and the default randomiser is the plain M
   }
   // The seeded noise is reproducible.
   const auto opts = rar::SmoothMPRTOptions().samples(3).seed(9);
-  CHECK(rar::smooth_mprt(net, saliency, x, y, opts).similarity.equal(
-      rar::smooth_mprt(net, saliency, x, y, opts).similarity));
+  CHECK(rar::smooth_mprt(net, saliency, x, y, opts)
+            .similarity.equal(rar::smooth_mprt(net, saliency, x, y, opts).similarity));
 }
 
 TEST_CASE("histogram_entropy matches np.histogram and scipy.stats.entropy on bin edges and ties",
@@ -137,10 +135,10 @@ TEMPLATE_TEST_CASE("efficient_mprt matches Quantus' EfficientMPRT with the same 
   for (const int64_t bins : {100, 7}) {
     for (const auto order : {rar::LayerOrder::bottom_up, rar::LayerOrder::top_down}) {
       INFO("bins " << bins);
-      const auto r = rar::efficient_mprt(
-          net, rar::explain::saliency(), x, y,
-          rar::EfficientMPRTOptions().bins(bins).layer_order(order).randomize(
-              randomisation_fixed_weights()));
+      const auto r =
+          rar::efficient_mprt(net, rar::explain::saliency(), x, y,
+                              rar::EfficientMPRTOptions().bins(bins).layer_order(order).randomize(
+                                  randomisation_fixed_weights()));
       const std::string prefix = "efficient_mprt." + std::to_string(bins) + ".";
       CHECK(r.score.scalar_type() == torch::kDouble);
       CHECK(r.score.sizes() == torch::IntArrayRef{3});
@@ -169,17 +167,18 @@ TEST_CASE("smooth_mprt, efficient_mprt and histogram_entropy reject bad input",
   CHECK_THROWS_WITH(
       rar::smooth_mprt(net, saliency, x, y, rar::SmoothMPRTOptions().noise_magnitude(-1)),
       Contains("rar::smooth_mprt") && Contains("noise_magnitude must be finite and >= 0"));
-  CHECK_THROWS_WITH(rar::smooth_mprt(net, saliency, x, y,
-                                     rar::SmoothMPRTOptions().samples(3).noise(ref.tensor("noise"))),
-                    Contains("rar::smooth_mprt") && Contains("noise must have shape"));
+  CHECK_THROWS_WITH(
+      rar::smooth_mprt(net, saliency, x, y,
+                       rar::SmoothMPRTOptions().samples(3).noise(ref.tensor("noise"))),
+      Contains("rar::smooth_mprt") && Contains("noise must have shape"));
   CHECK_THROWS_WITH(rar::smooth_mprt(net, saliency, x, torch::tensor({0, 1})),
                     Contains("rar::smooth_mprt") && Contains("target"));
   CHECK_THROWS_WITH(rar::efficient_mprt(net, saliency, x, y, rar::EfficientMPRTOptions().bins(0)),
                     Contains("rar::efficient_mprt") && Contains("bins must be >= 1, got 0"));
-  CHECK_THROWS_WITH(rar::efficient_mprt(net, saliency, x, y,
-                                        rar::EfficientMPRTOptions().layer_order(
-                                            rar::LayerOrder::independent)),
-                    Contains("rar::efficient_mprt") && Contains("cascading"));
+  CHECK_THROWS_WITH(
+      rar::efficient_mprt(net, saliency, x, y,
+                          rar::EfficientMPRTOptions().layer_order(rar::LayerOrder::independent)),
+      Contains("rar::efficient_mprt") && Contains("cascading"));
   CHECK_THROWS_WITH(rar::efficient_mprt(net, saliency, x.to(torch::kInt), y),
                     Contains("rar::efficient_mprt") && Contains("float32 or float64"));
   CHECK_THROWS_WITH(rar::histogram_entropy(x, 0),

@@ -5,16 +5,15 @@
 /// batched over all path points, differentiable with `create_graph`; and the Gaussian blur it
 /// needs, scipy.ndimage.gaussian_filter's, as a differentiable torch operation.
 
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
 #include <rar/core/batching.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-
-#include <torch/torch.h>
-
-#include <cmath>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,7 +24,7 @@ namespace rar {
 /// Example: `rar::BlurIGOptions().boundary(rar::BlurBoundary::reflect)`.
 enum class BlurBoundary {
   constant,  ///< zeros outside (scipy's mode='constant', cval 0): PAIR-code/saliency's choice
-  reflect    ///< d c b a | a b c d | d c b a, repeated as often as the kernel needs (mode='reflect')
+  reflect  ///< d c b a | a b c d | d c b a, repeated as often as the kernel needs (mode='reflect')
 };
 
 namespace detail {
@@ -120,10 +119,10 @@ inline torch::Tensor gaussian_blur(const torch::Tensor& images, double sigma,
               images.sizes());
   TORCH_CHECK(std::isfinite(sigma) && sigma >= 0, fn, ": sigma must be finite and >= 0, got ",
               sigma);
-  const auto bh = detail::gaussian_blur_matrices(images.size(-2), {sigma}, boundary,
-                                                 images.options());
-  const auto bw = detail::gaussian_blur_matrices(images.size(-1), {sigma}, boundary,
-                                                 images.options());
+  const auto bh =
+      detail::gaussian_blur_matrices(images.size(-2), {sigma}, boundary, images.options());
+  const auto bw =
+      detail::gaussian_blur_matrices(images.size(-1), {sigma}, boundary, images.options());
   return detail::apply_blur(bh, bw, images)[0];
 }
 
@@ -200,7 +199,8 @@ inline std::vector<double> blur_ig_sigmas(const BlurIGOptions& options) {
 ///        score
 /// @return attributions with the shape, dtype and device of `input`
 template <class Model>
-torch::Tensor blur_ig(Model&& model, const torch::Tensor& input, const BlurIGOptions& options = {}) {
+torch::Tensor blur_ig(Model&& model, const torch::Tensor& input,
+                      const BlurIGOptions& options = {}) {
   detail::static_check_model<Model>();
   const char* fn = "rar::blur_ig";
   detail::check_input(fn, "input", input);
@@ -233,12 +233,12 @@ torch::Tensor blur_ig(Model&& model, const torch::Tensor& input, const BlurIGOpt
   const int64_t h = input.size(-2), w = input.size(-1);
   const torch::Tensor x = create_graph ? input : input.detach();
   // [m, N, ...]: the path points and the finite differences of the blur in σ.
-  const torch::Tensor points = detail::apply_blur(
-      detail::gaussian_blur_matrices(h, at, options.boundary(), opts),
-      detail::gaussian_blur_matrices(w, at, options.boundary(), opts), x);
-  const torch::Tensor shifted = detail::apply_blur(
-      detail::gaussian_blur_matrices(h, ahead, options.boundary(), opts),
-      detail::gaussian_blur_matrices(w, ahead, options.boundary(), opts), x);
+  const torch::Tensor points =
+      detail::apply_blur(detail::gaussian_blur_matrices(h, at, options.boundary(), opts),
+                         detail::gaussian_blur_matrices(w, at, options.boundary(), opts), x);
+  const torch::Tensor shifted =
+      detail::apply_blur(detail::gaussian_blur_matrices(h, ahead, options.boundary(), opts),
+                         detail::gaussian_blur_matrices(w, ahead, options.boundary(), opts), x);
   const torch::Tensor weights =
       torch::tensor(widths, torch::kDouble).to(opts).view(detail::leading_shape(m, input.dim()));
   const torch::Tensor direction = (shifted - points) / options.grad_step() * weights;
@@ -250,26 +250,27 @@ torch::Tensor blur_ig(Model&& model, const torch::Tensor& input, const BlurIGOpt
   const int64_t rows = m * n;
   const int64_t row_bytes = input.numel() / n * static_cast<int64_t>(input.element_size());
   std::vector<torch::Tensor> grads;
-  detail::for_each_row_chunk(rows, options.internal_batch_size(), input.device(), row_bytes,
-                             [&](int64_t start, int64_t stop) {
-    const bool whole = start == 0 && stop == rows;
-    const torch::Tensor chunk =
-        detail::differentiable_leaf(whole ? path : path.slice(0, start, stop), create_graph);
-    const torch::Tensor t =
-        path_target.defined() ? path_target.slice(0, start, stop) : path_target;
-    const torch::Tensor s = detail::in_user_terms(
-        fn, model, input, [&] { return options.score()(detail::call_model(model, chunk), t); },
-        [&] {
-          return "a batch of " + std::to_string(stop - start) + " blurred images (" +
-                 std::to_string(n) + " samples x " + std::to_string(m) + " steps, shape " +
-                 c10::str(chunk.sizes()) + ")";
-        });
-    TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start, fn,
-                ": the score function must return one value per sample, shape [", stop - start,
-                "], got ", s.sizes());
-    grads.push_back(torch::autograd::grad({s.sum()}, {chunk}, {}, /*retain_graph=*/create_graph,
-                                          /*create_graph=*/create_graph)[0]);
-  });
+  detail::for_each_row_chunk(
+      rows, options.internal_batch_size(), input.device(), row_bytes,
+      [&](int64_t start, int64_t stop) {
+        const bool whole = start == 0 && stop == rows;
+        const torch::Tensor chunk =
+            detail::differentiable_leaf(whole ? path : path.slice(0, start, stop), create_graph);
+        const torch::Tensor t =
+            path_target.defined() ? path_target.slice(0, start, stop) : path_target;
+        const torch::Tensor s = detail::in_user_terms(
+            fn, model, input, [&] { return options.score()(detail::call_model(model, chunk), t); },
+            [&] {
+              return "a batch of " + std::to_string(stop - start) + " blurred images (" +
+                     std::to_string(n) + " samples x " + std::to_string(m) + " steps, shape " +
+                     c10::str(chunk.sizes()) + ")";
+            });
+        TORCH_CHECK(s.dim() == 1 && s.size(0) == stop - start, fn,
+                    ": the score function must return one value per sample, shape [", stop - start,
+                    "], got ", s.sizes());
+        grads.push_back(torch::autograd::grad({s.sum()}, {chunk}, {}, /*retain_graph=*/create_graph,
+                                              /*create_graph=*/create_graph)[0]);
+      });
   const torch::Tensor g = (grads.size() == 1 ? grads[0] : torch::cat(grads)).view(points.sizes());
   return -(g * direction).sum(0);
 }

@@ -5,17 +5,16 @@
 /// adaptive path that at every step moves the features with the smallest absolute gradient,
 /// batched over the samples (one forward and one backward over N rows per step).
 
-#include <rar/core/batching.hpp>
-#include <rar/core/model.hpp>
-#include <rar/core/score.hpp>
-#include <rar/detail/arg.hpp>
-#include <rar/detail/checks.hpp>
-
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <rar/core/batching.hpp>
+#include <rar/core/model.hpp>
+#include <rar/core/score.hpp>
+#include <rar/detail/arg.hpp>
+#include <rar/detail/checks.hpp>
 #include <string>
 
 namespace rar {
@@ -60,8 +59,10 @@ torch::Tensor guided_ig_gradient(Model& model, const torch::Tensor& input, const
   const torch::Tensor points = x.to(input.scalar_type()).view(input.sizes()).requires_grad_(true);
   const torch::Tensor s = in_user_terms(
       fn, model, input, [&] { return score(call_model(model, points), target); },
-      [&] { return "the path points of step " + std::to_string(step) + " (shape " +
-                   c10::str(points.sizes()) + ")"; });
+      [&] {
+        return "the path points of step " + std::to_string(step) + " (shape " +
+               c10::str(points.sizes()) + ")";
+      });
   TORCH_CHECK(s.dim() == 1 && s.size(0) == input.size(0), fn,
               ": the score function must return one value per sample, shape [", input.size(0),
               "], got ", s.sizes());
@@ -128,12 +129,14 @@ torch::Tensor guided_ig(Model&& model, const torch::Tensor& input,
   const torch::Tensor diff = xi - xb;
   const torch::Tensor l1_total = diff.abs().sum(1);
   const torch::Tensor moving = l1_total != 0;  // samples equal to their baseline: attribution 0
-  const int64_t k = static_cast<int64_t>(std::floor(static_cast<double>(d - 1) * options.fraction()));
+  const int64_t k =
+      static_cast<int64_t>(std::floor(static_cast<double>(d - 1) * options.fraction()));
   const double inf = std::numeric_limits<double>::infinity();
   torch::Tensor x = xb.clone();
   torch::Tensor attr = torch::zeros_like(xi);
   for (int64_t step = 0; step < m; ++step) {
-    const torch::Tensor g = detail::guided_ig_gradient(model, input, x, target, options.score(), step);
+    const torch::Tensor g =
+        detail::guided_ig_gradient(model, input, x, target, options.score(), step);
     torch::Tensor grad = g.clone();
     const double alpha = (static_cast<double>(step) + 1.0) / static_cast<double>(m);
     const double alpha_min = std::max(alpha - options.max_dist(), 0.0);
@@ -161,12 +164,12 @@ torch::Tensor guided_ig(Model&& model, const torch::Tensor& input,
       const torch::Tensor threshold = std::get<0>(torch::kthvalue(magnitude, k + 1, 1, true));
       const torch::Tensor s = (magnitude <= threshold) & (grad != inf) & selecting.unsqueeze(1);
       const torch::Tensor l1_s = ((x - x_max).abs() * s).sum(1);
-      const torch::Tensor gamma = torch::where(
-          l1_s > 0, (l1_current - l1_target) / l1_s, torch::full_like(l1_s, inf));
+      const torch::Tensor gamma =
+          torch::where(l1_s > 0, (l1_current - l1_target) / l1_s, torch::full_like(l1_s, inf));
       const torch::Tensor all_the_way = gamma > 1.0;
-      x = torch::where(s, torch::where(all_the_way.unsqueeze(1), x_max,
-                                       x + (x_max - x) * gamma.unsqueeze(1)),
-                       x);
+      x = torch::where(
+          s, torch::where(all_the_way.unsqueeze(1), x_max, x + (x_max - x) * gamma.unsqueeze(1)),
+          x);
       attr = attr + torch::where(rows, (x - x_old) * g, torch::zeros_like(g));
       // Continue where γ > 1 and something could still move (PAIR would loop forever otherwise).
       active = selecting & all_the_way & (l1_s > 0);

@@ -2,11 +2,10 @@
 /// @file
 /// Blur IG as an explainer: `rar::explain::blur_ig(BlurIGOptions)` (see `rar::blur_ig`).
 
-#include <rar/attribution/blur_ig.hpp>
-#include <rar/core/explainer.hpp>
-
 #include <torch/torch.h>
 
+#include <rar/attribution/blur_ig.hpp>
+#include <rar/core/explainer.hpp>
 #include <utility>
 
 namespace rar {

@@ -2,11 +2,10 @@
 /// @file
 /// Guided IG as an explainer: `rar::explain::guided_ig(GuidedIGOptions)` (see `rar::guided_ig`).
 
-#include <rar/attribution/guided_ig.hpp>
-#include <rar/core/explainer.hpp>
-
 #include <torch/torch.h>
 
+#include <rar/attribution/guided_ig.hpp>
+#include <rar/core/explainer.hpp>
 #include <utility>
 
 namespace rar {

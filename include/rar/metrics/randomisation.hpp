@@ -7,6 +7,12 @@
 /// relative rise of an explanation's complexity (the entropy of its histogram) once every layer
 /// is randomised.
 
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
 #include <rar/core/explainer.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/random.hpp>
@@ -15,13 +21,6 @@
 #include <rar/metrics/attribution_map.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/quality.hpp>
-
-#include <torch/torch.h>
-
-#include <algorithm>
-#include <cmath>
-#include <functional>
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,8 +148,7 @@ torch::Tensor smooth_map(const char* fn, Method& method, Holder& model, const to
                          const torch::Tensor& target, const torch::Tensor& scaled_noise,
                          const MapOptions& map) {
   const int64_t s = scaled_noise.size(0) + 1;
-  const torch::Tensor rows =
-      torch::cat({(input.unsqueeze(0) + scaled_noise).flatten(0, 1), input});
+  const torch::Tensor rows = torch::cat({(input.unsqueeze(0) + scaled_noise).flatten(0, 1), input});
   const torch::Tensor row_target = target.defined() ? target.repeat({s}) : target;
   std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
   shape.insert(shape.begin(), s);
@@ -290,8 +288,10 @@ inline torch::Tensor histogram_entropy(const torch::Tensor& values, int64_t bins
   const char* fn = "rar::histogram_entropy";
   detail::check_batch(fn, "values", values);
   TORCH_CHECK(bins >= 1, fn, ": bins must be >= 1, got ", bins);
-  TORCH_CHECK(values[0].numel() > 0, fn, ": values must have at least one entry per sample, got "
-              "shape ", values.sizes());
+  TORCH_CHECK(values[0].numel() > 0, fn,
+              ": values must have at least one entry per sample, got "
+              "shape ",
+              values.sizes());
   const int64_t n = values.size(0);
   const torch::Tensor a = values.detach().to(torch::kCPU, torch::kDouble).reshape({n, -1});
   torch::Tensor first = a.amin(1, true), last = a.amax(1, true);
