@@ -1,9 +1,12 @@
 #pragma once
 /// @file
-/// All attribution methods: Integrated Gradients (at the input and at a layer), layer
-/// conductance, saliency, gradient × input, DeepLIFT,
-/// SmoothGrad and the score functions.
+/// All attribution methods: Integrated Gradients (at the input and at a layer, fixed or
+/// adaptive) and its variants (Expected Gradients, IDGI, Blur IG, Guided IG), layer
+/// conductance, saliency, gradient × input, guided backpropagation, DeepLIFT and DeepLIFT-SHAP,
+/// GradientSHAP, KernelSHAP, LIME, Shapley value sampling, occlusion, LRP, Grad-CAM, SmoothGrad
+/// and the score functions.
 
+#include <rar/attribution/blur_ig.hpp>
 #include <rar/attribution/deeplift.hpp>
 #include <rar/attribution/deeplift_shap.hpp>
 #include <rar/attribution/expected_gradients.hpp>
@@ -11,6 +14,7 @@
 #include <rar/attribution/gradient.hpp>
 #include <rar/attribution/gradient_shap.hpp>
 #include <rar/attribution/guided_backprop.hpp>
+#include <rar/attribution/guided_ig.hpp>
 #include <rar/attribution/idgi.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/kernel_shap.hpp>

@@ -11,8 +11,10 @@
 /// @endcode
 
 #include <rar/core/explainer.hpp>
+#include <rar/explain/blur_ig.hpp>
 #include <rar/explain/cam.hpp>
 #include <rar/explain/explainers.hpp>
+#include <rar/explain/guided_ig.hpp>
 #include <rar/explain/lime.hpp>
 #include <rar/explain/lrp.hpp>
 #include <rar/explain/perturbation.hpp>

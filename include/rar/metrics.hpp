@@ -11,6 +11,7 @@
 #include <rar/metrics/lens.hpp>
 #include <rar/metrics/per_sample.hpp>
 #include <rar/metrics/quality.hpp>
+#include <rar/metrics/randomisation.hpp>
 #include <rar/metrics/rank_correlation.hpp>
 #include <rar/metrics/sanity.hpp>
 #include <rar/metrics/sensitivity.hpp>
