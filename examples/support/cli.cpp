@@ -135,7 +135,8 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--metrics", f.metrics,
                 "also report the maps' quality metrics on the attacked images: infidelity, "
-                "deletion and insertion AUC, sparseness, complexity");
+                "deletion and insertion AUC, sparseness, complexity; and their robustness "
+                "beyond IN/CO: LENS recall/precision, the certified top-k radius");
 }
 
 // --explainer on eval, compare and explain: the method whose maps IN/CO measure.

@@ -116,6 +116,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   auto surrogate = rar::smooth_surrogate(net, beta > 0 ? beta : 10.0);
   double in_sum = 0, co_sum = 0, in_sq = 0, co_sq = 0, kept = 0, agree = 0;
   double infidelity = 0, deletion = 0, insertion = 0, sparseness = 0, complexity = 0;
+  double lens_recall = 0, lens_precision = 0, certified = 0;
   const auto attack_start = Clock::now();
   for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
     const auto idx = picked.slice(0, i, std::min(picked.size(0), i + c.batch_size));
@@ -168,6 +169,28 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
       insertion += rar::insertion_curve(net, x, attr, curve).auc.sum().item<double>();
       sparseness += rar::sparseness(attr).nan_to_num(0.0).sum().item<double>();
       complexity += rar::complexity(attr).nan_to_num(0.0).sum().item<double>();
+      // Robustness beyond IN/CO: locality-aware overlap of the attacked maps, and the radius
+      // within which a smoothed map's top-k is certified.
+      const int64_t b = x.size(0), h = x.size(-2), w = x.size(-1);
+      if (result.original_map.numel() == b * h * w) {
+        const auto l = rar::lens(result.original_map.reshape({b, h, w}),
+                                 result.adversarial_map.reshape({b, h, w}),
+                                 rar::LensOptions().k(std::min(c.eval_k, h * w)).window(1));
+        lens_recall += l.recall.sum().item<double>();
+        lens_precision += l.precision.sum().item<double>();
+      }
+      const auto certificate = rar::certified_topk(
+          net, rar::explain::saliency(), x,
+          rar::CertifiedTopKOptions()
+              .k(std::min(c.eval_k, x[0].numel() - 1))
+              .sigma(0.1)
+              .samples(200)
+              .overlap(0.5)
+              .alpha(0.001)
+              .target(y)
+              .batch_samples(50)
+              .seed(c.seed + static_cast<uint64_t>(i)));
+      certified += certificate.radius.sum().item<double>();
     }
     const double done = static_cast<double>(i + idx.size(0));
     const double elapsed = seconds_since(attack_start);
@@ -197,6 +220,9 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
     r.insertion_auc = insertion / attacked;
     r.sparseness = sparseness / attacked;
     r.complexity = complexity / attacked;
+    r.lens_recall = lens_recall / attacked;
+    r.lens_precision = lens_precision / attacked;
+    r.certified_radius = certified / attacked;
   }
   return r;
 }

@@ -103,7 +103,8 @@ struct EvalConfig {
   int64_t batch_size = 100;
   uint64_t seed = 0;
   /// Also measure the maps' quality (infidelity, deletion/insertion AUC, sparseness,
-  /// complexity) on the attacked images (`eval --metrics`).
+  /// complexity) and their robustness beyond IN/CO (LENS, the certified radius) on the attacked
+  /// images (`eval --metrics`).
   bool metrics = false;
   /// Check the attack on the first this many attacked images against the random-sign attack
   /// at the same budget (`rar::attack_strength`; `eval --strength-images`, 0: off).
@@ -128,6 +129,12 @@ struct EvalResult {
   /// probability (16 steps of pixels), rar::sparseness (Gini) and rar::complexity (entropy).
   double infidelity = std::nan(""), deletion_auc = std::nan(""), insertion_auc = std::nan("");
   double sparseness = std::nan(""), complexity = std::nan("");
+  /// Robustness beyond IN/CO (`EvalConfig::metrics`; NaN otherwise): LENS recall and precision
+  /// of the attacked maps (rar::lens, k = the eval k, 3 × 3 window), and the mean certified
+  /// radius (rar::certified_topk: sparsified SmoothGrad of the input gradient, top-k at the
+  /// eval k, σ = 0.1, 200 samples, half of the top-k kept, α = 0.001).
+  double lens_recall = std::nan(""), lens_precision = std::nan("");
+  double certified_radius = std::nan("");
   /// The attack against the random-sign baseline on the first `strength_images` attacked
   /// images (`rar::attack_strength`; samples = 0 and NaN figures when off).
   rar::AttackStrength strength;

@@ -22,7 +22,11 @@ constexpr Named<Explainer> kExplainers[] = {
     {Explainer::gradient_shap, "gradient-shap", "GradientSHAP"},
     {Explainer::occlusion, "occlusion", "occlusion"},
     {Explainer::kernel_shap, "kernel-shap", "KernelSHAP"},
-    {Explainer::lime, "lime", "LIME"}};
+    {Explainer::lime, "lime", "LIME"},
+    {Explainer::expected_gradients, "expected-gradients", "Expected Gradients"},
+    {Explainer::idgi, "idgi", "IDGI"},
+    {Explainer::blur_ig, "blur-ig", "Blur IG"},
+    {Explainer::guided_ig, "guided-ig", "Guided IG"}};
 
 // Square patches of side image_size / 7 (4 pixels on 28 x 28 and 32 x 32 images, 18 on 128):
 // the occlusion window and the perturbation methods' features (49 to 64 of them).
@@ -70,6 +74,25 @@ struct GradientShapTwoBaselines {
   }
 };
 
+// Expected Gradients over a zero and a mid-gray baseline (every baseline, 4 Gauss-Legendre
+// points each), moved to the input's device and dtype.
+struct ExpectedGradientsTwoBaselines {
+  template <class Model>
+  torch::Tensor operator()(Model& model, const torch::Tensor& input, const torch::Tensor& target,
+                           bool create_graph) const {
+    std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
+    shape[0] = 1;
+    const auto zero = torch::zeros(shape, input.options());
+    auto o = rar::ExpectedGradientsOptions()
+                 .baselines(torch::cat({zero, zero + 0.5}))
+                 .samples(0)
+                 .steps(4)
+                 .create_graph(create_graph);
+    if (target.defined()) o.target(target);
+    return rar::expected_gradients(model, input, o);
+  }
+};
+
 // IG of the target logit from a zero baseline with right-Riemann points; a differentiable map
 // (the attack's, through the surrogate) uses fewer points than the measured maps.
 rar::explain::IntegratedGradients integrated_gradients(const ExplainerConfig& c) {
@@ -112,7 +135,7 @@ bool explainer_is_differentiable(Explainer explainer) {
   // attacked through the surrogate's IG like the maps without a gradient.
   return explainer != Explainer::deeplift && explainer != Explainer::occlusion &&
          explainer != Explainer::kernel_shap && explainer != Explainer::lime &&
-         explainer != Explainer::guided_backprop;
+         explainer != Explainer::guided_backprop && explainer != Explainer::guided_ig;
 }
 
 NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
@@ -172,6 +195,23 @@ NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
       };
       MaskedPerturbation<rar::LimeOptions, decltype(call)> measured{
           rar::LimeOptions().samples(200).seed(c.seed), superpixel_mask(net), call};
+      return NetExplainer(MeasuredAndGradient<decltype(measured), rar::explain::IntegratedGradients>{
+          measured, integrated_gradients(c)});
+    }
+    case Explainer::expected_gradients:
+      return NetExplainer(ExpectedGradientsTwoBaselines{});
+    case Explainer::idgi: {
+      // The attack's differentiable map uses the graph's points, as IG's does.
+      const auto measured = rar::explain::idgi(rar::IDGIOptions().steps(c.ig_steps));
+      const auto gradient = rar::explain::idgi(rar::IDGIOptions().steps(c.graph_ig_steps));
+      return NetExplainer(MeasuredAndGradient<rar::explain::IDGI, rar::explain::IDGI>{measured, gradient});
+    }
+    case Explainer::blur_ig:
+      return NetExplainer(MeasuredAndGradient<rar::explain::BlurIG, rar::explain::BlurIG>{
+          rar::explain::blur_ig(rar::BlurIGOptions().steps(c.ig_steps)),
+          rar::explain::blur_ig(rar::BlurIGOptions().steps(c.graph_ig_steps))});
+    case Explainer::guided_ig: {
+      auto measured = rar::explain::guided_ig(rar::GuidedIGOptions());
       return NetExplainer(MeasuredAndGradient<decltype(measured), rar::explain::IntegratedGradients>{
           measured, integrated_gradients(c)});
     }

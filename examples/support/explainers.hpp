@@ -28,7 +28,11 @@ enum class Explainer {
   gradient_shap,     ///< GradientSHAP: expected gradients from zero and mid-gray baselines
   occlusion,         ///< occlusion of square patches (perturbation, not differentiable)
   kernel_shap,       ///< KernelSHAP over square superpixels (perturbation)
-  lime               ///< LIME over square superpixels (perturbation)
+  lime,              ///< LIME over square superpixels (perturbation)
+  expected_gradients,  ///< Expected Gradients over a zero and a mid-gray baseline (4 points each)
+  idgi,                ///< IDGI: IG's path steps projected on the gradient's direction
+  blur_ig,             ///< Blur IG: the path from a blurred copy (PAIR's defaults)
+  guided_ig            ///< Guided IG (PAIR's defaults; not differentiable)
 };
 
 /// Whether an explainer's map is differentiable w.r.t. the input (the attack can follow it

@@ -50,18 +50,21 @@ TEST_CASE("the explainer names round-trip and an unknown one names the choices",
   const std::vector<std::string> names = explainer_names();
   CHECK(names == std::vector<std::string>{"ig", "saliency", "deeplift", "smoothgrad",
                                           "guided-backprop", "gradient-x-input", "gradient-shap",
-                                          "occlusion", "kernel-shap", "lime"});
+                                          "occlusion", "kernel-shap", "lime", "expected-gradients",
+                                          "idgi", "blur-ig", "guided-ig"});
   for (const auto& name : names) CHECK(explainer_name(parse_explainer(name)) == name);
   CHECK(explainer_title(Explainer::deeplift) == "DeepLIFT");
   CHECK(explainer_title(Explainer::kernel_shap) == "KernelSHAP");
   CHECK_THROWS_WITH(parse_explainer("shap"),
                     "unknown explainer 'shap' (expected ig, saliency, deeplift, smoothgrad, "
-                    "guided-backprop, gradient-x-input, gradient-shap, occlusion, kernel-shap or "
-                    "lime)");
+                    "guided-backprop, gradient-x-input, gradient-shap, occlusion, kernel-shap, "
+                    "lime, expected-gradients, idgi, blur-ig or guided-ig)");
   // The maps that cannot be differentiated are measured while the attack follows IG.
-  for (const auto e : {Explainer::deeplift, Explainer::occlusion, Explainer::kernel_shap, Explainer::lime})
+  for (const auto e : {Explainer::deeplift, Explainer::occlusion, Explainer::kernel_shap, Explainer::lime,
+                       Explainer::guided_ig})
     CHECK_FALSE(explainer_is_differentiable(e));
-  for (const auto e : {Explainer::ig, Explainer::saliency, Explainer::gradient_shap, Explainer::gradient_x_input})
+  for (const auto e : {Explainer::ig, Explainer::saliency, Explainer::gradient_shap, Explainer::gradient_x_input,
+                       Explainer::expected_gradients, Explainer::idgi, Explainer::blur_ig})
     CHECK(explainer_is_differentiable(e));
   CHECK(method_names() == std::vector<std::string>{"natural", "madry", "ig-norm", "ig-sum-norm",
                                                     "ig-sum-norm-fast", "input-grad", "ssr", "art", "alignment",

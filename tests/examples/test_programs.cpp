@@ -132,7 +132,8 @@ TEST_CASE("rar_mnist rejects bad flags and bad files with a one-line error and a
     CHECK(r.code != 0);
     CHECK_THAT(r.output,
                Contains("--explainer: shap not in {ig,saliency,deeplift,smoothgrad,guided-backprop,"
-                        "gradient-x-input,gradient-shap,occlusion,kernel-shap,lime}"));
+                        "gradient-x-input,gradient-shap,occlusion,kernel-shap,lime,expected-gradients,idgi,"
+                        "blur-ig,guided-ig}"));
   }
 }
 
@@ -335,14 +336,16 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   INFO(q.output);
   REQUIRE(q.code == 0);
   CHECK_THAT(q.output, Contains("surrogate agreement NATURAL (beta 10): ") && Contains("infidelity") &&
-                           Contains("insertion") && Contains("complexity"));
+                           Contains("insertion") && Contains("complexity") &&
+                           Contains("LENS-recall") && Contains("certified radius"));
   CHECK_THAT(q.output, !Contains("[NATURAL] surrogate beta "));
   std::ifstream quality_csv(tmp / "quality.csv");
   std::string header;
   std::getline(quality_csv, header);
   CHECK(header == "model,NA,AA,IN,CO,IN_se,CO_se,accuracy_images,attacked_images,prediction_kept,surrogate_beta,"
                   "surrogate_agreement,infidelity,deletion_auc,insertion_auc,sparseness,complexity,"
-                  "strength_images,strength_IN,strength_CO,random_sign_IN,random_sign_CO");
+                  "strength_images,strength_IN,strength_CO,random_sign_IN,random_sign_CO,lens_recall,"
+                  "lens_precision,certified_radius");
   const auto bad_beta = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "m.pt",
                                             "--surrogate-beta", "-1"});
   CHECK(bad_beta.code != 0);

@@ -72,18 +72,19 @@ inline LayerRandomizer gaussian_randomizer(std::shared_ptr<at::Generator> genera
   };
 }
 
-/// Runs `visit(name, model)` on the model's copy after each randomisation step in `order`
-/// (the model itself is never changed; it must support `clone()`).
+/// Runs `visit(name, model)` on the model's copy after each randomisation step, the layers
+/// from the output down (`top_down`) or from the input up, each on a fresh copy
+/// (`independent`) or cumulatively (the model itself is never changed; it must support
+/// `clone()`).
 template <class Holder, class Visit>
-void for_each_randomised_model(const Holder& model, LayerOrder order,
+void for_each_randomised_model(const Holder& model, bool top_down, bool independent,
                                const LayerRandomizer& randomize, Visit&& visit) {
   using Impl = typename Holder::ContainedType;
   std::vector<std::string> layers = randomisable_layers(model);
-  if (order == LayerOrder::top_down) std::reverse(layers.begin(), layers.end());
+  if (top_down) std::reverse(layers.begin(), layers.end());
   Holder copy(std::dynamic_pointer_cast<Impl>(model->clone()));
   for (const std::string& name : layers) {
-    if (order == LayerOrder::independent)
-      copy = Holder(std::dynamic_pointer_cast<Impl>(model->clone()));
+    if (independent) copy = Holder(std::dynamic_pointer_cast<Impl>(model->clone()));
     {
       torch::NoGradGuard no_grad;
       auto named = copy->named_modules();
@@ -91,6 +92,15 @@ void for_each_randomised_model(const Holder& model, LayerOrder order,
     }
     visit(name, copy);
   }
+}
+
+/// `for_each_randomised_model` in a `LayerOrder` (independent: bottom-up, as Quantus).
+template <class Holder, class Visit>
+void for_each_randomised_model(const Holder& model, LayerOrder order,
+                               const LayerRandomizer& randomize, Visit&& visit) {
+  for_each_randomised_model(model, order == LayerOrder::top_down,
+                            order == LayerOrder::independent, randomize,
+                            std::forward<Visit>(visit));
 }
 
 }  // namespace detail

@@ -11,6 +11,7 @@
 #include <rar/detail/checks.hpp>
 #include <rar/metrics/attribution_map.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
+#include <rar/metrics/randomisation.hpp>
 #include <rar/metrics/topk.hpp>
 
 #include <torch/torch.h>
@@ -94,8 +95,6 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
   const char* fn = "rar::parameter_randomization_test";
   detail::check_batch(fn, "input", input);
   const torch::Tensor y = detail::expand_target(fn, target, input.size(0), input.device());
-  using Impl = typename Holder::ContainedType;
-
   Holder reference = model;
   const torch::Tensor original =
       attribution_map(detail::call_explainer(fn, method, reference, input, y, false),
@@ -107,32 +106,20 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
 
   std::vector<RandomizationStep> steps;
   steps.push_back({"", 1.0, 1.0});
-  // The layers with parameters of their own, from the output down.
-  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> layers;
-  for (const auto& item : model->named_modules())
-    if (!item.value()->parameters(/*recurse=*/false).empty())
-      layers.emplace_back(item.key(), item.value());
-  at::Generator gen = seeded_generator(options.seed(), 0);
-  Holder copy(std::dynamic_pointer_cast<Impl>(model->clone()));
-  for (size_t i = layers.size(); i-- > 0;) {
-    if (!options.cascading()) copy = Holder(std::dynamic_pointer_cast<Impl>(model->clone()));
-    {
-      torch::NoGradGuard no_grad;
-      auto named = copy->named_modules();
-      auto target_layer = named[layers[i].first];
-      for (auto& p : target_layer->parameters(/*recurse=*/false)) {
-        const double scale = p.numel() > 1 ? p.std().template item<double>() : 0.01;
-        p.copy_(normal_like(gen, p) * (scale > 0 ? scale : 0.01));
-      }
-    }
-    const torch::Tensor randomized =
-        attribution_map(detail::call_explainer(fn, method, copy, input, y, false),
-                        options.map())
-            .detach();
-    steps.push_back({layers[i].first,
-                     spearman_rho(original, randomized).nan_to_num(0.0).mean().template item<double>(),
-                     topk_intersection(original, randomized, options.k()).mean().template item<double>()});
-  }
+  // The layers with parameters of their own, from the output down, each drawn from the stream
+  // (seed, 0) in that order.
+  detail::for_each_randomised_model(
+      model, /*top_down=*/true, /*independent=*/!options.cascading(),
+      detail::gaussian_randomizer(std::make_shared<at::Generator>(seeded_generator(options.seed(), 0))),
+      [&](const std::string& name, Holder& copy) {
+        const torch::Tensor randomized =
+            attribution_map(detail::call_explainer(fn, method, copy, input, y, false),
+                            options.map())
+                .detach();
+        steps.push_back(
+            {name, spearman_rho(original, randomized).nan_to_num(0.0).mean().template item<double>(),
+             topk_intersection(original, randomized, options.k()).mean().template item<double>()});
+      });
   return steps;
 }
 
