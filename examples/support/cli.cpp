@@ -82,7 +82,7 @@ struct EvalFlags {
           ig_steps = 0, surrogate_ig_steps = 0, batch = 0;
   bool metrics = false;
   int64_t strength_images = -1;
-  std::string attack_measure;  ///< "" (the protocol's), "intersection" or "kendall"
+  std::string attack_measure;  ///< "" (the protocol's), "intersection", "kendall" or "lens"
   std::string surrogate_beta;  ///< "" or "auto" (chosen per model), or a number
   std::string protocol;        ///< the preset whose evaluation settings apply ("": --preset's)
   std::string explainer = explainer_name(Explainer::ig);
@@ -112,8 +112,9 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
   cmd->add_option("--attack-measure", f.attack_measure,
                   "how the top-k attack picks its iterate: intersection (lowest top-k "
                   "intersection at the attack's k) or kendall (lowest Kendall's tau, the official "
-                  "configs'); default: the protocol's (paper: kendall, quick: intersection)")
-      ->check(CLI::IsMember({"intersection", "kendall"}));
+                  "configs') or lens (lowest LENS recall: top-k features moved farthest); "
+                  "default: the protocol's (paper: kendall, quick: intersection)")
+      ->check(CLI::IsMember({"intersection", "kendall", "lens"}));
   cmd->add_option("--surrogate-beta", f.surrogate_beta,
                   "softplus beta of the attack's smooth surrogate: a number, or 'auto' for the "
                   "smallest of 1, 3, 10, 30, 100, 300 that predicts the model's class on 99% of "
@@ -162,6 +163,7 @@ EvalConfig eval_config(DatasetKind kind, const Common& c, const EvalFlags& f) {
   if (f.batch > 0) eval.batch_size = f.batch;
   if (!f.attack_measure.empty())
     eval.attack_measure = f.attack_measure == "kendall" ? rar::AttackMeasure::kendall_tau
+                          : f.attack_measure == "lens"  ? rar::AttackMeasure::lens_recall
                                                         : rar::AttackMeasure::topk_intersection;
   eval.metrics = f.metrics;
   if (f.strength_images >= 0) eval.strength_images = f.strength_images;
@@ -181,8 +183,9 @@ std::string protocol_line(const EvalConfig& e) {
       << e.attack_k << " (" << e.attack_iterations << " iterations of " << e.attack_step_size
       << "), eval k " << e.eval_k << ", maps of " << e.ig_steps << " IG points, the attack's of "
       << e.surrogate_ig_steps << ", iterate of lowest "
-      << (e.attack_measure == rar::AttackMeasure::kendall_tau ? "Kendall's tau"
-                                                              : "top-k intersection");
+      << (e.attack_measure == rar::AttackMeasure::kendall_tau   ? "Kendall's tau"
+          : e.attack_measure == rar::AttackMeasure::lens_recall ? "LENS recall"
+                                                                : "top-k intersection");
   return out.str();
 }
 

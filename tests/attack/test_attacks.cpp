@@ -468,7 +468,7 @@ TEMPLATE_TEST_CASE("attribution attacks never leave the epsilon-ball or the clip
   for (auto kind : {rar::AttackKind::top_k, rar::AttackKind::mass_center, rar::AttackKind::targeted,
                     rar::AttackKind::random_sign}) {
     for (auto measure : {rar::AttackMeasure::topk_intersection, rar::AttackMeasure::kendall_tau,
-                         rar::AttackMeasure::center_of_mass_shift}) {
+                         rar::AttackMeasure::center_of_mass_shift, rar::AttackMeasure::lens_recall}) {
       const double eps = 0.15;
       const rar::AttackResult r = rar::attribution_attack(net, smooth, saliency_method, x, y,
                                                           rar::AttributionAttackOptions()
@@ -500,6 +500,27 @@ TEMPLATE_TEST_CASE("attribution attacks never leave the epsilon-ball or the clip
       CHECK(r.prediction_kept.scalar_type() == torch::kBool);
     }
   }
+}
+
+TEST_CASE("the LENS measure picks the iterate of lowest LENS recall on the same trajectory",
+          "[attribution_attack]") {
+  // The trajectory does not depend on the measure, so the iterate chosen by LENS recall has a
+  // recall no higher than the one chosen by top-k intersection, and vice versa for IN.
+  auto& task = half_task();
+  auto smooth = rar::softplus_surrogate(task.net, 10.0);
+  const auto x = task.x.slice(0, 0, 16);
+  const auto y = task.y.slice(0, 0, 16);
+  const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.01).iterations(6);
+  const auto by_in = rar::attribution_attack(task.net, smooth, ig_method, x, y, opts);
+  const auto by_lens = rar::attribution_attack(
+      task.net, smooth, ig_method, x, y,
+      rar::AttributionAttackOptions(opts).measure(rar::AttackMeasure::lens_recall));
+  const auto lens_opts = rar::LensOptions().k(8).window(1);
+  const torch::Tensor recall_lens = rar::lens(by_lens.original_map, by_lens.adversarial_map, lens_opts).recall;
+  const torch::Tensor recall_in = rar::lens(by_in.original_map, by_in.adversarial_map, lens_opts).recall;
+  CHECK((recall_lens <= recall_in + 1e-12).all().item<bool>());
+  CHECK((by_in.topk_intersection <= by_lens.topk_intersection + 1e-12).all().item<bool>());
+  CHECK((recall_lens < 1.0).any().item<bool>());  // the attack moved some map
 }
 
 TEST_CASE("measuring every k-th iterate chooses among those iterates only", "[attribution_attack]") {

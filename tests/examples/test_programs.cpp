@@ -200,6 +200,9 @@ TEST_CASE("eval --protocol paper measures a quick model under the paper's protoc
             "--surrogate-ig-steps", "10"});
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Contains("the attack's of 10, iterate of lowest top-k intersection"));
+  r = eval({"--attack-measure", "lens"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("iterate of lowest LENS recall"));
   r = eval({"--attack-measure", "spearman"});
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("--attack-measure"));

@@ -14,6 +14,7 @@
 #include <rar/metrics/attribution_map.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
+#include <rar/metrics/lens.hpp>
 #include <rar/metrics/topk.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
@@ -83,7 +84,12 @@ enum class AttackMeasure {
   /// Lowest Kendall's tau (the measure in the configs of Chen et al.'s evaluation).
   kendall_tau,
   /// Largest center-of-mass shift (Ghorbani et al.'s "mass_center").
-  center_of_mass_shift
+  center_of_mass_shift,
+  /// Lowest LENS recall at k with a 3 × 3 neighbourhood (`rar::lens`, Kamath et al. 2024):
+  /// the iterate whose top-k features are farthest from the original's, not merely different
+  /// pixels. Needs maps of images (`[N, H, W]`, as `rar::attribution_map` makes of
+  /// `[N, C, H, W]` inputs).
+  lens_recall
 };
 
 /// Options for `rar::attribution_attack`.
@@ -370,6 +376,8 @@ inline torch::Tensor attack_criterion(AttackMeasure measure, const torch::Tensor
       return rar::kendall_tau(original, current);
     case AttackMeasure::center_of_mass_shift:
       return -rar::center_of_mass_shift(original, current);
+    case AttackMeasure::lens_recall:
+      return rar::lens(original, current, LensOptions().k(k).window(1)).recall;
     case AttackMeasure::topk_intersection:
     default:
       return rar::topk_intersection(original, current, k);
