@@ -7,6 +7,7 @@
 #include <rar/metrics/attribution_map.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
+#include <rar/metrics/faithfulness.hpp>
 #include <rar/metrics/lens.hpp>
 #include <rar/metrics/per_sample.hpp>
 #include <rar/metrics/quality.hpp>
