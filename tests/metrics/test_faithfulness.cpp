@@ -3,16 +3,14 @@
 // transcriptions of Quantus' code fed the same draws (make_faithfulness_reference.py), analytic
 // cases on linear models and images, seeding, batching and bad input.
 
+#include <catch2/catch.hpp>
+#include <cmath>
 #include <rar/explain/explainers.hpp>
 #include <rar/metrics/faithfulness.hpp>
-
-#include <catch2/catch.hpp>
+#include <vector>
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
-
-#include <cmath>
-#include <vector>
 
 using Catch::Matchers::Contains;
 
@@ -26,8 +24,8 @@ const rar::test::Reference& faith_reference() {
 /// The CNN of make_faithfulness_reference.py: conv 3×3 (C → 4, padding 1), tanh, linear → 5.
 struct FaithCnnImpl : torch::nn::Module {
   explicit FaithCnnImpl(int64_t channels)
-      : conv(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 4, 3)
-                                                           .padding(1)))),
+      : conv(register_module(
+            "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 4, 3).padding(1)))),
         fc(register_module("fc", torch::nn::Linear(4 * 6 * 6, 5))) {}
   torch::Tensor forward(const torch::Tensor& x) { return fc(torch::tanh(conv(x)).flatten(1)); }
   torch::nn::Conv2d conv;
@@ -74,7 +72,8 @@ TEMPLATE_TEST_CASE("faithfulness correlation matches Quantus' code with the same
   const auto x = ref.tensor("x").to(dtype);
   const auto y = ref.labels("y");
   const auto attr = ref.tensor("attr").to(dtype);
-  const auto opts = rar::FaithfulnessCorrelationOptions().target(y).subsets(ref.labels("fc.subsets"));
+  const auto opts =
+      rar::FaithfulnessCorrelationOptions().target(y).subsets(ref.labels("fc.subsets"));
   const auto black = rar::faithfulness_correlation(cnn, x, attr, opts);
   CHECK(black.scalar_type() == torch::kDouble);
   CHECK(black.device().is_cpu());
@@ -105,10 +104,14 @@ TEMPLATE_TEST_CASE("faithfulness correlation is 1 for a linear model with w * (x
   const auto x = torch::randn({4, 12}, torch::kDouble).to(dtype);
   const auto y = torch::tensor(int64_t{0});
   // Zero baseline: gradient x input; "black": w ⊙ (x − min x).
-  const auto zero = rar::faithfulness_correlation(
-      model, x, w.to(dtype) * x,
-      rar::FaithfulnessCorrelationOptions().target(y).nr_runs(20).subset_size(4).seed(2)
-          .perturb_baseline(rar::PerturbBaseline::value(0)));
+  const auto zero =
+      rar::faithfulness_correlation(model, x, w.to(dtype) * x,
+                                    rar::FaithfulnessCorrelationOptions()
+                                        .target(y)
+                                        .nr_runs(20)
+                                        .subset_size(4)
+                                        .seed(2)
+                                        .perturb_baseline(rar::PerturbBaseline::value(0)));
   const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
   CHECK((zero - 1).abs().max().template item<double>() < tol);
   const auto shifted = x - std::get<0>(x.min(1, true));
@@ -135,8 +138,11 @@ TEST_CASE("faithfulness correlation draws distinct subsets from the seed, reprod
   auto cnn = faith_cnn(2, torch::kDouble);
   const auto x = ref.tensor("x");
   const auto attr = ref.tensor("attr");
-  const auto opts = rar::FaithfulnessCorrelationOptions().target(ref.labels("y")).nr_runs(12)
-                        .subset_size(9).seed(5);
+  const auto opts = rar::FaithfulnessCorrelationOptions()
+                        .target(ref.labels("y"))
+                        .nr_runs(12)
+                        .subset_size(9)
+                        .seed(5);
   const auto seeded = rar::faithfulness_correlation(cnn, x, attr, opts);
   at::Generator same = rar::seeded_generator(5, 0);
   auto explicit_opts = opts;
@@ -146,9 +152,9 @@ TEST_CASE("faithfulness correlation draws distinct subsets from the seed, reprod
   CHECK(!torch::equal(seeded, rar::faithfulness_correlation(cnn, x, attr, other.seed(6))));
   // The explainer form explains the target once.
   const auto explainer = rar::explain::gradient_x_input();
-  CHECK(torch::equal(rar::faithfulness_correlation(cnn, explainer, x, opts),
-                     rar::faithfulness_correlation(cnn, x, explainer(cnn, x, ref.labels("y"), false),
-                                                   opts)));
+  CHECK(torch::equal(
+      rar::faithfulness_correlation(cnn, explainer, x, opts),
+      rar::faithfulness_correlation(cnn, x, explainer(cnn, x, ref.labels("y"), false), opts)));
 }
 
 TEST_CASE("faithfulness correlation rejects bad input",
@@ -172,13 +178,13 @@ TEST_CASE("faithfulness correlation rejects bad input",
                         model, x, x, o.subsets(torch::full({2, 3, 2}, 6, torch::kLong))),
                     Contains("subsets must hold feature indices in [0, 6), got values in [6, 6]"));
   o = opts;
-  CHECK_THROWS_WITH(rar::faithfulness_correlation(
-                        model, x, x, o.subsets(torch::zeros({2, 3, 2}, torch::kLong))),
-                    Contains("the feature indices within a subset must be distinct"));
-  CHECK_THROWS_WITH(rar::faithfulness_correlation(model, x, torch::randn({2, 5}, torch::kDouble),
-                                                  opts),
-                    Contains("rar::faithfulness_correlation: attributions must have the input's "
-                             "shape [2, 6] or broadcast to it"));
+  CHECK_THROWS_WITH(
+      rar::faithfulness_correlation(model, x, x, o.subsets(torch::zeros({2, 3, 2}, torch::kLong))),
+      Contains("the feature indices within a subset must be distinct"));
+  CHECK_THROWS_WITH(
+      rar::faithfulness_correlation(model, x, torch::randn({2, 5}, torch::kDouble), opts),
+      Contains("rar::faithfulness_correlation: attributions must have the input's "
+               "shape [2, 6] or broadcast to it"));
   o = opts;
   CHECK_THROWS_WITH(
       rar::faithfulness_correlation(model, x, x,
@@ -223,8 +229,9 @@ TEMPLATE_TEST_CASE("faithfulness estimate matches Quantus' code",
                        o.features_in_step(3).perturb_baseline(rar::PerturbBaseline::mean())),
                    ref.tensor("fe.map.k3.mean")) < faith_tol<TestType>());
   o = opts;
-  o.features_in_step(5).perturb_baseline(rar::PerturbBaseline::uniform()).baseline_draws(
-      ref.tensor("fe.draws"));
+  o.features_in_step(5)
+      .perturb_baseline(rar::PerturbBaseline::uniform())
+      .baseline_draws(ref.tensor("fe.draws"));
   CHECK(faith_diff(rar::faithfulness_estimate(cnn, x, attr, o), ref.tensor("fe.k5.uniform")) <
         faith_tol<TestType>());
   for (const int64_t chunk : {1, 10}) {
@@ -235,8 +242,10 @@ TEMPLATE_TEST_CASE("faithfulness estimate matches Quantus' code",
   }
 }
 
-TEST_CASE("faithfulness estimate is 1 for a linear model with w * (x - baseline), and takes "
-          "explainers", "[faithfulness][faithfulness_estimate]") {
+TEST_CASE(
+    "faithfulness estimate is 1 for a linear model with w * (x - baseline), and takes "
+    "explainers",
+    "[faithfulness][faithfulness_estimate]") {
   torch::manual_seed(4);
   const auto w = torch::randn({10}, torch::kDouble);
   const FaithLinear model{w};
@@ -258,7 +267,8 @@ TEST_CASE("faithfulness estimate is 1 for a linear model with w * (x - baseline)
         1e-9);
 }
 
-TEST_CASE("faithfulness estimate rejects bad input", "[faithfulness][faithfulness_estimate][errors]") {
+TEST_CASE("faithfulness estimate rejects bad input",
+          "[faithfulness][faithfulness_estimate][errors]") {
   const FaithLinear model{torch::ones({4}, torch::kDouble)};
   const auto x = torch::randn({2, 4}, torch::kDouble);
   const auto opts = rar::FaithfulnessEstimateOptions().target(torch::tensor(int64_t{0}));
@@ -268,11 +278,11 @@ TEST_CASE("faithfulness estimate rejects bad input", "[faithfulness][faithfulnes
   o = opts;
   CHECK_THROWS_WITH(rar::faithfulness_estimate(model, x, x, o.features_in_step(4)),
                     Contains("features_in_step = 4 leaves 1 step for 4 features"));
-  CHECK_THROWS_WITH(rar::faithfulness_estimate(model, x, x.to(torch::kInt), opts),
-                    Contains("rar::faithfulness_estimate: attributions must be float32 or float64"));
   CHECK_THROWS_WITH(
-      rar::faithfulness_estimate(model, x, x, rar::FaithfulnessEstimateOptions()),
-      Contains("without a target the model output must be [N]"));
+      rar::faithfulness_estimate(model, x, x.to(torch::kInt), opts),
+      Contains("rar::faithfulness_estimate: attributions must be float32 or float64"));
+  CHECK_THROWS_WITH(rar::faithfulness_estimate(model, x, x, rar::FaithfulnessEstimateOptions()),
+                    Contains("without a target the model output must be [N]"));
 }
 
 // --- monotonicity correlation ------------------------------------------------------------------
@@ -285,8 +295,11 @@ TEMPLATE_TEST_CASE("monotonicity correlation matches Quantus' code with the same
   const auto x = ref.tensor("x").to(dtype);
   const auto y = ref.labels("y");
   const auto attr = ref.tensor("attr").to(dtype);
-  const auto opts = rar::MonotonicityCorrelationOptions().target(y).nr_samples(4)
-                        .features_in_step(6).baseline_draws(ref.tensor("mc.draws"));
+  const auto opts = rar::MonotonicityCorrelationOptions()
+                        .target(y)
+                        .nr_samples(4)
+                        .features_in_step(6)
+                        .baseline_draws(ref.tensor("mc.draws"));
   // Spearman's rho of 12 groups moves in steps of 6 / (12 · 143): float32 may swap a near tie.
   const double tol = std::is_same_v<TestType, float> ? 0.02 : 1e-9;
   const auto mc = rar::monotonicity_correlation(cnn, x, attr, opts);
@@ -295,7 +308,9 @@ TEMPLATE_TEST_CASE("monotonicity correlation matches Quantus' code with the same
   CHECK(faith_diff(rar::monotonicity_correlation(cnn, x, attr, o.abs(false)),
                    ref.tensor("mc.signed")) < tol);
   o = opts;
-  o.features_in_step(8).nr_samples(3).perturb_baseline(rar::PerturbBaseline::black())
+  o.features_in_step(8)
+      .nr_samples(3)
+      .perturb_baseline(rar::PerturbBaseline::black())
       .baseline_draws({});
   CHECK(faith_diff(rar::monotonicity_correlation(cnn, x, attr, o), ref.tensor("mc.black.k8")) <
         tol);
@@ -304,24 +319,31 @@ TEMPLATE_TEST_CASE("monotonicity correlation matches Quantus' code with the same
         (std::is_same_v<TestType, float> ? 1e-5 : 1e-12));
 }
 
-TEST_CASE("monotonicity correlation is 1 for |w * (x - b)| on a linear model, seeded draws are "
-          "reproducible", "[faithfulness][monotonicity_correlation]") {
+TEST_CASE(
+    "monotonicity correlation is 1 for |w * (x - b)| on a linear model, seeded draws are "
+    "reproducible",
+    "[faithfulness][monotonicity_correlation]") {
   torch::manual_seed(5);
   const auto w = torch::randn({9}, torch::kDouble);
   const FaithLinear model{w};
   const auto x = torch::randn({3, 9}, torch::kDouble);
   const auto y = torch::tensor(int64_t{0});
   // One feature per group at a fixed baseline: v_i ∝ (w_i (x_i − b))², ranked like |φ_i|.
-  const auto mc = rar::monotonicity_correlation(
-      model, x, w * (x + 1),
-      rar::MonotonicityCorrelationOptions().target(y).score(rar::score::logit).perturb_baseline(
-          rar::PerturbBaseline::value(-1)));
+  const auto mc =
+      rar::monotonicity_correlation(model, x, w * (x + 1),
+                                    rar::MonotonicityCorrelationOptions()
+                                        .target(y)
+                                        .score(rar::score::logit)
+                                        .perturb_baseline(rar::PerturbBaseline::value(-1)));
   CHECK((mc - 1).abs().max().item<double>() < 1e-12);
 
   const auto& ref = faith_reference();
   auto cnn = faith_cnn(2, torch::kDouble);
-  const auto opts = rar::MonotonicityCorrelationOptions().target(ref.labels("y")).nr_samples(3)
-                        .features_in_step(9).seed(11);
+  const auto opts = rar::MonotonicityCorrelationOptions()
+                        .target(ref.labels("y"))
+                        .nr_samples(3)
+                        .features_in_step(9)
+                        .seed(11);
   const auto seeded = rar::monotonicity_correlation(cnn, ref.tensor("x"), ref.tensor("attr"), opts);
   // The draws are one [N, steps, nr_samples] uniform draw of the stream (seed, 0).
   at::Generator gen = rar::seeded_generator(11, 0);
@@ -346,7 +368,8 @@ TEST_CASE("monotonicity correlation rejects bad input",
   CHECK_THROWS_WITH(
       rar::monotonicity_correlation(model, x, x,
                                     o.nr_samples(2).baseline_draws(torch::zeros({2, 4, 3}))),
-      Contains("baseline_draws must be floating point of shape [N, steps, nr_samples] (16 values)"));
+      Contains(
+          "baseline_draws must be floating point of shape [N, steps, nr_samples] (16 values)"));
 }
 
 // --- noisy linear imputation and ROAD ----------------------------------------------------------
@@ -358,8 +381,7 @@ TEMPLATE_TEST_CASE("noisy linear imputation matches ROAD's sparse solve, with an
   const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-9;
   const auto x = ref.tensor("x").to(dtype);
   const auto mask = ref.tensor("imp.mask").to(torch::kBool);
-  const auto plain =
-      rar::noisy_linear_imputation(x, mask, rar::NoisyImputationOptions().noise(0));
+  const auto plain = rar::noisy_linear_imputation(x, mask, rar::NoisyImputationOptions().noise(0));
   CHECK(plain.scalar_type() == dtype);
   CHECK(faith_diff(plain, ref.tensor("imp.plain")) < tol);
   const auto noisy = rar::noisy_linear_imputation(
@@ -381,8 +403,8 @@ TEST_CASE("linear imputation reproduces a plane inside the image and keeps kept 
   auto removed = torch::zeros({1, 8, 8}, torch::kBool);
   removed.slice(1, 1, 7).slice(2, 2, 6).fill_(true);  // an interior block
   removed[0][3][1] = true;
-  const auto imputed = rar::noisy_linear_imputation(plane, removed,
-                                                    rar::NoisyImputationOptions().noise(0));
+  const auto imputed =
+      rar::noisy_linear_imputation(plane, removed, rar::NoisyImputationOptions().noise(0));
   CHECK((imputed - plane).abs().max().item<double>() < 1e-12);
   // Seeded noise: sample n gets the n-th [C, H, W] draw of the stream (seed, 0), at removed pixels.
   const auto x = torch::randn({2, 3, 5, 5}, torch::kDouble);
@@ -399,8 +421,10 @@ TEST_CASE("linear imputation reproduces a plane inside the image and keeps kept 
   CHECK((seeded - (base + 0.5 * m * torch::stack({z0, z1}))).abs().max().item<double>() < 1e-12);
 }
 
-TEMPLATE_TEST_CASE("ROAD matches Quantus' code on one-channel images and the pixel version on "
-                   "two channels", "[faithfulness][road]", float, double) {
+TEMPLATE_TEST_CASE(
+    "ROAD matches Quantus' code on one-channel images and the pixel version on "
+    "two channels",
+    "[faithfulness][road]", float, double) {
   const auto& ref = faith_reference();
   const auto dtype = rar::test::dtype_of<TestType>();
   const auto pct_t = ref.tensor("road.percentages");
@@ -421,12 +445,15 @@ TEMPLATE_TEST_CASE("ROAD matches Quantus' code on one-channel images and the pix
   auto cnn = faith_cnn(2, dtype);
   const auto x = ref.tensor("x").to(dtype);
   const auto attr = ref.tensor("attr").to(dtype);
-  auto o2 = rar::ROADOptions().target(ref.labels("road2.y")).percentages(pct).noise(0.2)
+  auto o2 = rar::ROADOptions()
+                .target(ref.labels("road2.y"))
+                .percentages(pct)
+                .noise(0.2)
                 .noise_draws(ref.tensor("road2.draws"));
   CHECK(torch::equal(rar::road(cnn, x, attr, o2).per_sample, ref.tensor("road2.morf")));
   // A one-channel map (the channel sum) ranks the same pixels.
-  CHECK(torch::equal(rar::road(cnn, x, attr.sum(1, true), o2).per_sample,
-                     ref.tensor("road2.morf")));
+  CHECK(
+      torch::equal(rar::road(cnn, x, attr.sum(1, true), o2).per_sample, ref.tensor("road2.morf")));
   auto lerf = o2;
   CHECK(torch::equal(rar::road(cnn, x, attr, lerf.order(rar::RemovalOrder::lerf)).per_sample,
                      ref.tensor("road2.lerf")));
@@ -458,9 +485,9 @@ TEST_CASE("ROAD's seeded noise is the per-row draw of the stream, whatever the c
   CHECK(torch::equal(rar::road(cnn, x, attr, seeded.internal_batch_size(2)).per_sample, expected));
   // The explainer form ranks the explainer's attributions.
   const auto explainer = rar::explain::gradient_x_input();
-  CHECK(torch::equal(rar::road(cnn, explainer, x, given).per_sample,
-                     rar::road(cnn, x, explainer(cnn, x, ref.labels("road2.y"), false), given)
-                         .per_sample));
+  CHECK(torch::equal(
+      rar::road(cnn, explainer, x, given).per_sample,
+      rar::road(cnn, x, explainer(cnn, x, ref.labels("road2.y"), false), given).per_sample));
 }
 
 TEST_CASE("ROAD and the imputation reject bad input", "[faithfulness][road][errors]") {
@@ -522,8 +549,9 @@ TEMPLATE_TEST_CASE("completeness gap matches Quantus' terms; the check is exact 
   CHECK(torch::equal(rar::completeness(cnn, x, attr, opts), torch::zeros({3}, torch::kDouble)));
   // A tolerance above |gap| passes: |gap| <= atol.
   o = opts;
-  CHECK(torch::equal(rar::completeness(cnn, x, attr, o.atol(gap.abs().max().template item<double>() * 1.01)),
-                     torch::ones({3}, torch::kDouble)));
+  CHECK(torch::equal(
+      rar::completeness(cnn, x, attr, o.atol(gap.abs().max().template item<double>() * 1.01)),
+      torch::ones({3}, torch::kDouble)));
 }
 
 TEST_CASE("completeness holds for a linear model with w * (x - baseline), with output_func",
@@ -537,11 +565,13 @@ TEST_CASE("completeness holds for a linear model with w * (x - baseline), with o
   const auto opts = rar::CompletenessOptions().target(y);
   CHECK(rar::completeness_gap(model, x, attr, opts).abs().max().item<double>() < 1e-12);
   auto o = opts;
-  CHECK(torch::equal(rar::completeness(model, x, attr, o.rtol(1e-10)), torch::ones({4}, torch::kDouble)));
+  CHECK(torch::equal(rar::completeness(model, x, attr, o.rtol(1e-10)),
+                     torch::ones({4}, torch::kDouble)));
   // output_func doubles the change: the gap becomes −Σφ.
   o = opts;
   o.output_func([](const torch::Tensor& d) { return 2 * d; });
-  CHECK((rar::completeness_gap(model, x, attr, o) + attr.sum(1)).abs().max().item<double>() < 1e-12);
+  CHECK((rar::completeness_gap(model, x, attr, o) + attr.sum(1)).abs().max().item<double>() <
+        1e-12);
   CHECK(torch::equal(rar::completeness(model, x, attr, o), torch::zeros({4}, torch::kDouble)));
   CHECK_THROWS_WITH(rar::completeness(model, x, attr, rar::CompletenessOptions(opts).rtol(-1)),
                     Contains("rar::completeness: rtol and atol must be finite and >= 0"));
@@ -549,8 +579,9 @@ TEST_CASE("completeness holds for a linear model with w * (x - baseline), with o
                     Contains("rar::completeness: input and attributions must have the same shape"));
   auto bad = opts;
   bad.output_func([](const torch::Tensor& d) { return d.sum(); });
-  CHECK_THROWS_WITH(rar::completeness_gap(model, x, attr, bad),
-                    Contains("rar::completeness_gap: output_func must return one value per sample"));
+  CHECK_THROWS_WITH(
+      rar::completeness_gap(model, x, attr, bad),
+      Contains("rar::completeness_gap: output_func must return one value per sample"));
 }
 
 // --- SSIM and the random-logit test ------------------------------------------------------------
@@ -563,8 +594,10 @@ TEST_CASE("ssim matches skimage's algorithm on flattened maps", "[faithfulness][
   CHECK(faith_diff(rar::ssim(a.to(torch::kFloat), b.to(torch::kFloat)), ref.tensor("ssim.w7")) <
         1e-5);
   CHECK((rar::ssim(a, a) - 1).abs().max().item<double>() < 1e-12);
-  CHECK_THROWS_WITH(rar::ssim(a, b, 4), Contains("rar::ssim: win_size must be odd and >= 3, got 4"));
-  CHECK_THROWS_WITH(rar::ssim(a, b, 21), Contains("rar::ssim: win_size = 21 exceeds the 20 values"));
+  CHECK_THROWS_WITH(rar::ssim(a, b, 4),
+                    Contains("rar::ssim: win_size must be odd and >= 3, got 4"));
+  CHECK_THROWS_WITH(rar::ssim(a, b, 21),
+                    Contains("rar::ssim: win_size = 21 exceeds the 20 values"));
   CHECK_THROWS_WITH(rar::ssim(a, b.slice(1, 0, 10)),
                     Contains("rar::ssim: a and b must have the same shape"));
 }
@@ -613,9 +646,9 @@ TEST_CASE("random logit: a class-blind method scores 1, classes are drawn from t
     CHECK(seen[3 + n] == expected[n].item<int64_t>());
     CHECK(seen[3 + n] != y[n].item<int64_t>());
   }
-  const auto explicit_classes = rar::random_logit(
-      cnn, rar::explain::gradient_x_input(), x,
-      rar::RandomLogitOptions().target(y).classes(expected).num_classes(5));
+  const auto explicit_classes =
+      rar::random_logit(cnn, rar::explain::gradient_x_input(), x,
+                        rar::RandomLogitOptions().target(y).classes(expected).num_classes(5));
   CHECK(torch::equal(seeded, explicit_classes));
   // A custom similarity.
   const auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
@@ -640,8 +673,9 @@ TEST_CASE("random logit rejects bad input", "[faithfulness][random_logit][errors
   CHECK_THROWS_WITH(rar::random_logit(cnn, explainer, x, o.classes(torch::tensor({0, 2}))),
                     Contains("each of classes must differ from its sample's target"));
   o = opts;
-  CHECK_THROWS_WITH(rar::random_logit(cnn, explainer, x, o.classes(torch::tensor({5, 2}))),
-                    Contains("rar::random_logit: classes must lie in [0, 5), got values in [2, 5]"));
+  CHECK_THROWS_WITH(
+      rar::random_logit(cnn, explainer, x, o.classes(torch::tensor({5, 2}))),
+      Contains("rar::random_logit: classes must lie in [0, 5), got values in [2, 5]"));
   o = opts;
   CHECK_THROWS_WITH(rar::random_logit(cnn, explainer, x, o.num_classes(1)),
                     Contains("num_classes must be >= 2"));

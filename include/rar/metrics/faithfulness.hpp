@@ -1,19 +1,25 @@
 #pragma once
 /// @file
-/// Faithfulness metrics of explanations, following Quantus (understandable-machine-intelligence-lab/
-/// Quantus, `quantus/metrics/faithfulness/*.py`, `axiomatic/completeness.py`,
-/// `randomisation/random_logit.py`): faithfulness correlation (Bhatt et al. 2020), faithfulness
-/// estimate (Alvarez-Melis & Jaakkola 2018), monotonicity correlation (Nguyen & Martínez 2020),
-/// ROAD with noisy linear imputation (Rong et al. 2022), completeness (Sundararajan et al. 2017)
-/// and the random-logit test (Sixt et al. 2020) with its SSIM.
+/// Faithfulness metrics of explanations, following Quantus
+/// (understandable-machine-intelligence-lab/ Quantus, `quantus/metrics/faithfulness/*.py`,
+/// `axiomatic/completeness.py`, `randomisation/random_logit.py`): faithfulness correlation (Bhatt
+/// et al. 2020), faithfulness estimate (Alvarez-Melis & Jaakkola 2018), monotonicity correlation
+/// (Nguyen & Martínez 2020), ROAD with noisy linear imputation (Rong et al. 2022), completeness
+/// (Sundararajan et al. 2017) and the random-logit test (Sixt et al. 2020) with its SSIM.
 ///
 /// Every metric takes a batch `[N, ...]` and returns float64 values per sample on the CPU. The
 /// perturbed inputs of a batch are built chunk by chunk and evaluated in chunked forwards under the
-/// default batching rule (`rar::detail::for_each_row_chunk`; `internal_batch_size` overrides it), on
-/// the input's device, without gradients. Random draws come from the stream (seed, 0)
-/// (`rar::seeded_generator`), and every metric also takes its draws explicitly, so that a result can
-/// be reproduced outside rar. docs/metrics-faithfulness.md explains each metric next to its source.
+/// default batching rule (`rar::detail::for_each_row_chunk`; `internal_batch_size` overrides it),
+/// on the input's device, without gradients. Random draws come from the stream (seed, 0)
+/// (`rar::seeded_generator`), and every metric also takes its draws explicitly, so that a result
+/// can be reproduced outside rar. docs/metrics-faithfulness.md explains each metric next to its
+/// source.
 
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
 #include <rar/core/batching.hpp>
 #include <rar/core/explainer.hpp>
 #include <rar/core/model.hpp>
@@ -23,12 +29,6 @@
 #include <rar/detail/checks.hpp>
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/quality.hpp>  // explain_for_metric, check_attributions, enable_if_method_t
-
-#include <torch/torch.h>
-
-#include <cmath>
-#include <cstdint>
-#include <functional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -42,8 +42,9 @@ namespace rar {
 ///
 /// Example:
 /// @code
-/// auto opts = rar::FaithfulnessCorrelationOptions().perturb_baseline(rar::PerturbBaseline::mean());
-/// auto mono = rar::MonotonicityCorrelationOptions().perturb_baseline(
+/// auto opts =
+/// rar::FaithfulnessCorrelationOptions().perturb_baseline(rar::PerturbBaseline::mean()); auto mono
+/// = rar::MonotonicityCorrelationOptions().perturb_baseline(
 ///     rar::PerturbBaseline::uniform(0.0, 1.0));   // Quantus' default for this metric
 /// @endcode
 class PerturbBaseline {
@@ -115,14 +116,22 @@ inline torch::Tensor perturb_fill(const char* fn, const PerturbBaseline& b, cons
   const torch::Tensor flat = x.detach().reshape({n, -1}).to(torch::kDouble);
   torch::Tensor per_sample;
   switch (b.kind()) {
-    case PerturbBaseline::Kind::black: per_sample = std::get<0>(flat.min(1)); break;
-    case PerturbBaseline::Kind::white: per_sample = std::get<0>(flat.max(1)); break;
-    case PerturbBaseline::Kind::mean: per_sample = flat.mean(1); break;
-    case PerturbBaseline::Kind::value: per_sample = torch::full({n}, b.low(), flat.options()); break;
+    case PerturbBaseline::Kind::black:
+      per_sample = std::get<0>(flat.min(1));
+      break;
+    case PerturbBaseline::Kind::white:
+      per_sample = std::get<0>(flat.max(1));
+      break;
+    case PerturbBaseline::Kind::mean:
+      per_sample = flat.mean(1);
+      break;
+    case PerturbBaseline::Kind::value:
+      per_sample = torch::full({n}, b.low(), flat.options());
+      break;
     case PerturbBaseline::Kind::uniform: {
       if (draws.defined()) {
-        TORCH_CHECK(draws.is_floating_point() && draws.numel() == n * rows &&
-                        draws.dim() >= 1 && draws.size(0) == n,
+        TORCH_CHECK(draws.is_floating_point() && draws.numel() == n * rows && draws.dim() >= 1 &&
+                        draws.size(0) == n,
                     fn, ": baseline_draws must be floating point of shape ", draws_shape, " (",
                     n * rows, " values), got ", draws.scalar_type(), " of shape ", draws.sizes());
         check_finite(fn, "baseline_draws", draws);
@@ -176,24 +185,26 @@ torch::Tensor evaluate_copies(const char* fn, Model& model, const torch::Tensor&
   torch::NoGradGuard no_grad;
   const int64_t n = x.size(0), total = n * per_sample;
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
-  torch::Tensor out = torch::empty({total}, torch::TensorOptions().dtype(torch::kDouble).device(x.device()));
+  torch::Tensor out =
+      torch::empty({total}, torch::TensorOptions().dtype(torch::kDouble).device(x.device()));
   const int64_t row_bytes = x[0].numel() * static_cast<int64_t>(x.element_size());
-  for_each_row_chunk(total, internal_batch_size, x.device(), row_bytes, [&](int64_t start, int64_t stop) {
-    const torch::Tensor row = torch::arange(start, stop, long_opts);
-    const torch::Tensor sample = row.div(per_sample, "floor");
-    const torch::Tensor local = row - sample * per_sample;
-    const torch::Tensor rows = make_rows(sample, local);
-    const torch::Tensor value = in_user_terms(
-        fn, model, x, [&] { return reduce(call_model(model, rows), sample); },
-        [&] {
-          return "a batch of " + std::to_string(stop - start) + " " + what + " of the " +
-                 std::to_string(n) + " samples (shape " + c10::str(rows.sizes()) + ")";
-        });
-    TORCH_CHECK(value.defined() && value.dim() == 1 && value.size(0) == stop - start, fn,
-                ": the score function must return one value per sample, shape [", stop - start,
-                "], got ", value.defined() ? value.sizes() : torch::IntArrayRef{});
-    out.slice(0, start, stop).copy_(value.to(torch::kDouble));
-  });
+  for_each_row_chunk(
+      total, internal_batch_size, x.device(), row_bytes, [&](int64_t start, int64_t stop) {
+        const torch::Tensor row = torch::arange(start, stop, long_opts);
+        const torch::Tensor sample = row.div(per_sample, "floor");
+        const torch::Tensor local = row - sample * per_sample;
+        const torch::Tensor rows = make_rows(sample, local);
+        const torch::Tensor value = in_user_terms(
+            fn, model, x, [&] { return reduce(call_model(model, rows), sample); },
+            [&] {
+              return "a batch of " + std::to_string(stop - start) + " " + what + " of the " +
+                     std::to_string(n) + " samples (shape " + c10::str(rows.sizes()) + ")";
+            });
+        TORCH_CHECK(value.defined() && value.dim() == 1 && value.size(0) == stop - start, fn,
+                    ": the score function must return one value per sample, shape [", stop - start,
+                    "], got ", value.defined() ? value.sizes() : torch::IntArrayRef{});
+        out.slice(0, start, stop).copy_(value.to(torch::kDouble));
+      });
   return out.view({n, per_sample});
 }
 
@@ -218,8 +229,8 @@ inline void check_common(const char* fn, int64_t internal_batch_size, const Scor
 inline torch::Tensor feature_rank(const torch::Tensor& r, bool descending) {
   const int64_t n = r.size(0), d = r.size(1);
   const torch::Tensor order = std::get<1>(r.sort(/*stable=*/true, /*dim=*/1, descending));
-  return torch::empty_like(order).scatter_(
-      1, order, torch::arange(d, order.options()).expand({n, d}));
+  return torch::empty_like(order).scatter_(1, order,
+                                           torch::arange(d, order.options()).expand({n, d}));
 }
 
 /// Uniformly random subsets of `size` distinct features out of `features`, int64
@@ -236,7 +247,8 @@ inline torch::Tensor random_feature_subsets(at::Generator& generator, int64_t n,
   for (int64_t s = 0; s < n * runs; ++s) {
     for (int64_t i = 0; i < size; ++i) {
       const int64_t j = features - size + i;
-      int64_t t = std::min<int64_t>(j, static_cast<int64_t>(up[s * size + i] * static_cast<double>(j + 1)));
+      int64_t t =
+          std::min<int64_t>(j, static_cast<int64_t>(up[s * size + i] * static_cast<double>(j + 1)));
       if (taken[static_cast<size_t>(t)]) t = j;
       taken[static_cast<size_t>(t)] = 1;
       op[s * size + i] = t;
@@ -334,28 +346,31 @@ torch::Tensor faithfulness_correlation(Model&& model, const torch::Tensor& input
                 ": subsets must hold feature indices in [0, ", d, "), got values in [",
                 subsets.min().item<int64_t>(), ", ", subsets.max().item<int64_t>(), "]");
     const torch::Tensor sorted = std::get<0>(subsets.sort(2));
-    TORCH_CHECK(subsets.size(2) == 1 ||
-                    (sorted.slice(2, 1) != sorted.slice(2, 0, -1)).all().item<bool>(),
-                fn, ": the feature indices within a subset must be distinct (Quantus draws "
-                "them without replacement)");
+    TORCH_CHECK(
+        subsets.size(2) == 1 || (sorted.slice(2, 1) != sorted.slice(2, 0, -1)).all().item<bool>(),
+        fn,
+        ": the feature indices within a subset must be distinct (Quantus draws "
+        "them without replacement)");
   } else {
-    TORCH_CHECK(options.nr_runs() >= 2, fn, ": nr_runs must be >= 2 (a correlation needs two "
-                "points), got ", options.nr_runs());
+    TORCH_CHECK(options.nr_runs() >= 2, fn,
+                ": nr_runs must be >= 2 (a correlation needs two "
+                "points), got ",
+                options.nr_runs());
     TORCH_CHECK(options.subset_size() >= 1 && options.subset_size() <= d, fn,
                 ": subset_size must lie in [1, ", d, "] (the features per sample), got ",
                 options.subset_size());
-    subsets = detail::random_feature_subsets(generator, n, options.nr_runs(),
-                                             options.subset_size(), d);
+    subsets =
+        detail::random_feature_subsets(generator, n, options.nr_runs(), options.subset_size(), d);
   }
   const int64_t runs = subsets.size(1), size = subsets.size(2);
   subsets = subsets.to(input.device());
-  const torch::Tensor fill =
-      detail::perturb_fill(fn, options.perturb_baseline(), input, runs, options.baseline_draws(),
-                           generator, "[N, runs]");
+  const torch::Tensor fill = detail::perturb_fill(fn, options.perturb_baseline(), input, runs,
+                                                  options.baseline_draws(), generator, "[N, runs]");
 
   const torch::Tensor x = input.detach();
   const torch::Tensor x_flat = x.reshape({n, d});
-  const torch::Tensor att_sums = a.gather(1, subsets.view({n, runs * size})).view({n, runs, size}).sum(2);
+  const torch::Tensor att_sums =
+      a.gather(1, subsets.view({n, runs * size})).view({n, runs, size}).sum(2);
   const torch::Tensor flat_subsets = subsets.view({n * runs, size});
   const torch::Tensor flat_fill = fill.reshape({n * runs});
   const torch::Tensor f_x = detail::score_rows(fn, model, options.score(), x, target);
@@ -366,8 +381,11 @@ torch::Tensor faithfulness_correlation(Model&& model, const torch::Tensor& input
         const torch::Tensor idx = flat_subsets.index_select(0, row);
         const torch::Tensor values =
             flat_fill.index_select(0, row).to(x.scalar_type()).unsqueeze(1).expand(idx.sizes());
-        return x_flat.index_select(0, sample).scatter(1, idx, values).view(
-            [&] { auto s = x.sizes().vec(); s[0] = row.size(0); return s; }());
+        return x_flat.index_select(0, sample).scatter(1, idx, values).view([&] {
+          auto s = x.sizes().vec();
+          s[0] = row.size(0);
+          return s;
+        }());
       },
       detail::score_reduce(options.score(), target));
   return detail::pearson_rows(att_sums, f_x.view({n, 1}) - f_perturbed).cpu();
@@ -394,9 +412,8 @@ torch::Tensor faithfulness_correlation(Model&& model, Method&& method, const tor
   detail::check_batch(fn, "input", input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());
-  return faithfulness_correlation(model, input,
-                                  detail::explain_for_metric(fn, method, model, input, target),
-                                  options);
+  return faithfulness_correlation(
+      model, input, detail::explain_for_metric(fn, method, model, input, target), options);
 }
 
 // --- faithfulness estimate ---------------------------------------------------------------------
@@ -465,10 +482,9 @@ torch::Tensor faithfulness_estimate(Model&& model, const torch::Tensor& input,
               " features; a correlation needs at least two steps");
   const torch::Tensor target = detail::expand_target(fn, options.target(), n, input.device());
   at::Generator generator = seeded_generator(options.seed(), 0);
-  const torch::Tensor fill =
-      detail::perturb_fill(fn, options.perturb_baseline(), input, steps, options.baseline_draws(),
-                           generator, "[N, steps]")
-          .reshape({n * steps});
+  const torch::Tensor fill = detail::perturb_fill(fn, options.perturb_baseline(), input, steps,
+                                                  options.baseline_draws(), generator, "[N, steps]")
+                                 .reshape({n * steps});
 
   const torch::Tensor step_of = detail::feature_rank(a, /*descending=*/true).div(k, "floor");
   const torch::Tensor att_sums = torch::zeros({n, steps}, a.options()).scatter_add_(1, step_of, a);
@@ -510,9 +526,8 @@ torch::Tensor faithfulness_estimate(Model&& model, Method&& method, const torch:
   detail::check_batch(fn, "input", input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());
-  return faithfulness_estimate(model, input,
-                               detail::explain_for_metric(fn, method, model, input, target),
-                               options);
+  return faithfulness_estimate(
+      model, input, detail::explain_for_metric(fn, method, model, input, target), options);
 }
 
 // --- monotonicity correlation ------------------------------------------------------------------
@@ -554,10 +569,10 @@ struct MonotonicityCorrelationOptions {
 /// each group alone is set to the baseline S times (a fresh uniform value per perturbation by
 /// default), and ρ_n = spearman_rho( (Σ_{i∈G_j} φ_i)_j , (v_j)_j ) with the variance-like
 /// v_j = mean_s (f(x_{G_j ← b_s}) − f(x))² · w, w = 1/f(x)² when |f(x)| ≥ eps, else 1 (a positive
-/// per-sample factor, which the rank correlation ignores). Spearman's rho as `scipy.stats.spearmanr`
-/// (average ranks; `rar::spearman_rho`). Ties in the ranking are broken by feature index.
-/// With a baseline that is not random the S perturbations of a group are identical and one is
-/// evaluated.
+/// per-sample factor, which the rank correlation ignores). Spearman's rho as
+/// `scipy.stats.spearmanr` (average ranks; `rar::spearman_rho`). Ties in the ranking are broken by
+/// feature index. With a baseline that is not random the S perturbations of a group are identical
+/// and one is evaluated.
 ///
 /// Costs one forward over the N inputs and one over N·⌈D/k⌉·S perturbed inputs, chunked.
 ///
@@ -617,11 +632,11 @@ torch::Tensor monotonicity_correlation(Model&& model, const torch::Tensor& input
         return torch::where(changed, values, x_flat.index_select(0, sample)).view(shape);
       },
       detail::score_reduce(options.score(), target));
-  const torch::Tensor inv = torch::where(f_x.abs() >= options.eps(), 1.0 / f_x.abs(),
-                                         torch::ones_like(f_x))
-                                .pow(2);
+  const torch::Tensor inv =
+      torch::where(f_x.abs() >= options.eps(), 1.0 / f_x.abs(), torch::ones_like(f_x)).pow(2);
   const torch::Tensor vars =
-      (f_perturbed.view({n, steps, samples}) - f_x.view({n, 1, 1})).pow(2).mean(2) * inv.view({n, 1});
+      (f_perturbed.view({n, steps, samples}) - f_x.view({n, 1, 1})).pow(2).mean(2) *
+      inv.view({n, 1});
   return spearman_rho(atts, vars);
 }
 
@@ -646,9 +661,8 @@ torch::Tensor monotonicity_correlation(Model&& model, Method&& method, const tor
   detail::check_batch(fn, "input", input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());
-  return monotonicity_correlation(model, input,
-                                  detail::explain_for_metric(fn, method, model, input, target),
-                                  options);
+  return monotonicity_correlation(
+      model, input, detail::explain_for_metric(fn, method, model, input, target), options);
 }
 
 // --- ROAD: noisy linear imputation -------------------------------------------------------------
@@ -685,8 +699,9 @@ namespace detail {
 /// positive definite (ROAD's `NoisyLinearImputer` solves the same system with `spsolve`); solved by
 /// Jacobi-preconditioned conjugate gradients, all B·C systems at once, the neighbour sums as a 3×3
 /// convolution. Returns x with the removed values replaced (noise not added).
-inline torch::Tensor linear_imputation(const char* fn, const torch::Tensor& x, const torch::Tensor& m,
-                                       double tolerance, int64_t max_iterations) {
+inline torch::Tensor linear_imputation(const char* fn, const torch::Tensor& x,
+                                       const torch::Tensor& m, double tolerance,
+                                       int64_t max_iterations) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const double e = 1.0 / 6.0, g = 1.0 / 12.0;
   const torch::Tensor kernel =
@@ -711,9 +726,11 @@ inline torch::Tensor linear_imputation(const char* fn, const torch::Tensor& x, c
   for (;; ++it) {
     const torch::Tensor rr = dot(r, r);
     if ((rr <= bound).all().item<bool>()) break;
-    TORCH_CHECK(it < limit, fn, ": the imputation's conjugate gradients did not reach the "
-                "relative residual ", tolerance, " in ", limit, " iterations (", b, " x ", c,
-                " systems of ", h, " x ", w, " pixels); raise max_iterations or tolerance");
+    TORCH_CHECK(it < limit, fn,
+                ": the imputation's conjugate gradients did not reach the "
+                "relative residual ",
+                tolerance, " in ", limit, " iterations (", b, " x ", c, " systems of ", h, " x ", w,
+                " pixels); raise max_iterations or tolerance");
     const torch::Tensor ap = apply(p);
     const torch::Tensor pap = dot(p, ap);
     const torch::Tensor alpha = torch::where(pap > 0, rz / pap, torch::zeros_like(pap));
@@ -729,7 +746,8 @@ inline torch::Tensor linear_imputation(const char* fn, const torch::Tensor& x, c
 }
 
 /// Checks the imputation options.
-inline void check_imputation(const char* fn, double noise, double tolerance, int64_t max_iterations) {
+inline void check_imputation(const char* fn, double noise, double tolerance,
+                             int64_t max_iterations) {
   TORCH_CHECK(std::isfinite(noise) && noise >= 0, fn, ": noise must be finite and >= 0, got ",
               noise);
   TORCH_CHECK(std::isfinite(tolerance) && tolerance > 0, fn,
@@ -795,7 +813,8 @@ class RowNoise {
 /// @param removed bool `[N, 1, H, W]` or `[N, H, W]`: the pixels to impute (all channels)
 /// @param options noise, noise draws or seed, solver tolerance and iterations
 /// @return the imputed images, the input's shape, dtype and device
-inline torch::Tensor noisy_linear_imputation(const torch::Tensor& input, const torch::Tensor& removed,
+inline torch::Tensor noisy_linear_imputation(const torch::Tensor& input,
+                                             const torch::Tensor& removed,
                                              const NoisyImputationOptions& options = {}) {
   const char* fn = "rar::noisy_linear_imputation";
   detail::check_input(fn, "input", input);
@@ -883,7 +902,7 @@ struct ROADOptions {
 /// double at_half = r.curve[25].item<double>();   // accuracy with 51 % of the pixels imputed
 /// @endcode
 struct ROADResult {
-  torch::Tensor curve;        ///< float64 `[P]`: the share of samples still predicted as their target
+  torch::Tensor curve;  ///< float64 `[P]`: the share of samples still predicted as their target
   torch::Tensor per_sample;   ///< float64 `[N, P]`: 1 where sample n keeps its target at p, else 0
   torch::Tensor percentages;  ///< float64 `[P]`: the percentages
 };
@@ -933,7 +952,8 @@ ROADResult road(Model&& model, const torch::Tensor& input, const torch::Tensor& 
   TORCH_CHECK(options.internal_batch_size() >= 0, fn,
               ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
               options.internal_batch_size());
-  TORCH_CHECK(options.target().defined(), fn, ": a target is required (the class whose "
+  TORCH_CHECK(options.target().defined(), fn,
+              ": a target is required (the class whose "
               "prediction must be kept); set options.target(y)");
   const torch::Tensor target = detail::expand_target(fn, options.target(), n, input.device());
   const std::vector<double>& percentages = options.percentages();
@@ -951,8 +971,7 @@ ROADResult road(Model&& model, const torch::Tensor& input, const torch::Tensor& 
   }
   const bool noisy = options.noise() > 0;
   if (noisy && options.noise_draws().defined())
-    detail::check_noise_draws(fn, options.noise_draws(), {n, p_count, c, h, w},
-                              "[N, P, C, H, W]");
+    detail::check_noise_draws(fn, options.noise_draws(), {n, p_count, c, h, w}, "[N, P, C, H, W]");
 
   torch::Tensor r = attributions.detach().to(torch::kDouble);
   if (options.abs()) r = r.abs();
@@ -968,13 +987,13 @@ ROADResult road(Model&& model, const torch::Tensor& input, const torch::Tensor& 
       fn, model, x, p_count, options.internal_batch_size(), "imputed copies",
       [&](const torch::Tensor& sample, const torch::Tensor& local) {
         const int64_t b = sample.size(0);
-        const torch::Tensor m = (rank.index_select(0, sample) <
-                                 count_t.index_select(0, local).unsqueeze(1))
-                                    .to(torch::kDouble)
-                                    .view({b, 1, h, w});
-        torch::Tensor rows = detail::linear_imputation(
-            fn, x.index_select(0, sample).to(torch::kDouble), m, options.tolerance(),
-            options.max_iterations());
+        const torch::Tensor m =
+            (rank.index_select(0, sample) < count_t.index_select(0, local).unsqueeze(1))
+                .to(torch::kDouble)
+                .view({b, 1, h, w});
+        torch::Tensor rows =
+            detail::linear_imputation(fn, x.index_select(0, sample).to(torch::kDouble), m,
+                                      options.tolerance(), options.max_iterations());
         if (noisy) {
           const torch::Tensor row = sample * p_count + local;
           torch::Tensor z;
@@ -1029,7 +1048,8 @@ ROADResult road(Model&& model, Method&& method, const torch::Tensor& input,
 ///
 /// Example:
 /// @code
-/// auto opts = rar::CompletenessOptions().target(y).perturb_baseline(rar::PerturbBaseline::value(0))
+/// auto opts =
+/// rar::CompletenessOptions().target(y).perturb_baseline(rar::PerturbBaseline::value(0))
 ///                 .rtol(1e-6);
 /// @endcode
 struct CompletenessOptions {
@@ -1059,9 +1079,10 @@ namespace detail {
 
 /// (Σφ, output_func(f(x) − f(x′))) per sample, float64 `[N]` each on the input's device.
 template <class Model>
-std::pair<torch::Tensor, torch::Tensor> completeness_terms(const char* fn, Model& model, const torch::Tensor& input,
-                                      const torch::Tensor& attributions,
-                                      const CompletenessOptions& options) {
+std::pair<torch::Tensor, torch::Tensor> completeness_terms(const char* fn, Model& model,
+                                                           const torch::Tensor& input,
+                                                           const torch::Tensor& attributions,
+                                                           const CompletenessOptions& options) {
   check_batch(fn, "input", input);
   TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
   check_perturb_baseline(fn, options.perturb_baseline());
@@ -1082,8 +1103,8 @@ std::pair<torch::Tensor, torch::Tensor> completeness_terms(const char* fn, Model
   shape[0] = n;
   const torch::Tensor x_baseline = fill.to(x.scalar_type()).reshape(shape).expand(x.sizes());
   const torch::Tensor f_x = score_rows(fn, model, options.score(), x, target);
-  const torch::Tensor f_b = score_rows(fn, model, options.score(), x_baseline.contiguous(), target,
-                                       x, "baselines");
+  const torch::Tensor f_b =
+      score_rows(fn, model, options.score(), x_baseline.contiguous(), target, x, "baselines");
   torch::Tensor delta = f_x - f_b;
   if (options.output_func()) {
     delta = options.output_func()(delta);
@@ -1129,8 +1150,7 @@ torch::Tensor completeness(Model&& model, const torch::Tensor& input,
   detail::static_check_model<Model>();
   const char* fn = "rar::completeness";
   torch::Tensor total, change;
-  std::tie(total, change) =
-      detail::completeness_terms(fn, model, input, attributions, options);
+  std::tie(total, change) = detail::completeness_terms(fn, model, input, attributions, options);
   const torch::Tensor gap = (total - change).abs();
   return (gap <= options.atol() + options.rtol() * change.abs()).to(torch::kDouble).cpu();
 }
@@ -1226,13 +1246,22 @@ inline torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b, int64_
   const torch::Tensor vx = cov_norm * (mean(x * x) - ux * ux);
   const torch::Tensor vy = cov_norm * (mean(y * y) - uy * uy);
   const torch::Tensor vxy = cov_norm * (mean(x * y) - ux * uy);
-  const torch::Tensor c1 = (0.01 * range).pow(2).unsqueeze(1), c2 = (0.03 * range).pow(2).unsqueeze(1);
-  const torch::Tensor s = (2 * ux * uy + c1) * (2 * vxy + c2) /
-                          ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+  const torch::Tensor c1 = (0.01 * range).pow(2).unsqueeze(1),
+                      c2 = (0.03 * range).pow(2).unsqueeze(1);
+  const torch::Tensor s =
+      (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
   return s.mean(1);
 }
 
-/// A similarity of two batches of maps `[N, D]` (float64), one value per sample `[N]`.
+/// A similarity of two batches of maps `[N, D]` (float64), one value per sample `[N]`: the
+/// `similarity` of `rar::random_logit`.
+///
+/// Example:
+/// @code
+/// rar::MapSimilarity cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+///   return torch::cosine_similarity(a, b, 1);
+/// };
+/// @endcode
 using MapSimilarity = std::function<torch::Tensor(const torch::Tensor& a, const torch::Tensor& b)>;
 
 /// Options of `rar::random_logit` (Quantus' `RandomLogit` parameters).
@@ -1322,8 +1351,8 @@ torch::Tensor random_logit(Model&& model, Method&& method, const torch::Tensor& 
                 input.device(), ", got ", other.device());
     const auto o = other.cpu();
     TORCH_CHECK(o.min().item<int64_t>() >= 0 && o.max().item<int64_t>() < classes, fn,
-                ": classes must lie in [0, ", classes, "), got values in [", o.min().item<int64_t>(),
-                ", ", o.max().item<int64_t>(), "]");
+                ": classes must lie in [0, ", classes, "), got values in [",
+                o.min().item<int64_t>(), ", ", o.max().item<int64_t>(), "]");
     TORCH_CHECK(!(o == t_cpu).any().item<bool>(), fn,
                 ": each of classes must differ from its sample's target");
   } else {
