@@ -8,6 +8,7 @@
 #include <rar/metrics/batched_rank_correlation.hpp>
 #include <rar/metrics/center_of_mass.hpp>
 #include <rar/metrics/certified.hpp>
+#include <rar/metrics/faithfulness.hpp>
 #include <rar/metrics/lens.hpp>
 #include <rar/metrics/per_sample.hpp>
 #include <rar/metrics/quality.hpp>
