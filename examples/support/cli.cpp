@@ -136,8 +136,9 @@ void add_eval_options(CLI::App* cmd, EvalFlags& f) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--metrics", f.metrics,
                 "also report the maps' quality metrics on the attacked images: infidelity, "
-                "deletion and insertion AUC, sparseness, complexity; and their robustness "
-                "beyond IN/CO: LENS recall/precision, the certified top-k radius");
+                "deletion and insertion AUC, sparseness, complexity, faithfulness correlation; "
+                "and their robustness beyond IN/CO: LENS recall/precision, the certified top-k "
+                "radius, the local Lipschitz estimate, relative input stability");
 }
 
 // --explainer on eval, compare and explain: the method whose maps IN/CO measure.

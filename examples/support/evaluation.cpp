@@ -117,6 +117,7 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
   double in_sum = 0, co_sum = 0, in_sq = 0, co_sq = 0, kept = 0, agree = 0;
   double infidelity = 0, deletion = 0, insertion = 0, sparseness = 0, complexity = 0;
   double lens_recall = 0, lens_precision = 0, certified = 0;
+  double faithful = 0, lipschitz = 0, stability = 0;
   const auto attack_start = Clock::now();
   for (int64_t i = 0; i < picked.size(0); i += c.batch_size) {
     const auto idx = picked.slice(0, i, std::min(picked.size(0), i + c.batch_size));
@@ -191,6 +192,34 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
               .batch_samples(50)
               .seed(c.seed + static_cast<uint64_t>(i)));
       certified += certificate.radius.sum().item<double>();
+      // Quantus' faithfulness and robustness of the measured maps (NaN samples count as 0).
+      const uint64_t seed = c.seed + static_cast<uint64_t>(i);
+      faithful += rar::faithfulness_correlation(
+                      net, x, attr,
+                      rar::FaithfulnessCorrelationOptions()
+                          .nr_runs(20)
+                          .subset_size(std::max<int64_t>(1, x[0].numel() / 8))
+                          .target(y)
+                          .seed(seed))
+                      .nan_to_num(0.0)
+                      .sum()
+                      .item<double>();
+      lipschitz += rar::local_lipschitz_estimate(
+                       net, method, x,
+                       rar::LocalLipschitzOptions().nr_samples(10).target(y).seed(seed))
+                       .nan_to_num(0.0)
+                       .sum()
+                       .item<double>();
+      stability += rar::relative_input_stability(
+                       net, method, x,
+                       rar::RelativeStabilityOptions()
+                           .nr_samples(10)
+                           .prediction_change(rar::PredictionChange::skip)
+                           .target(y)
+                           .seed(seed))
+                       .nan_to_num(0.0)
+                       .sum()
+                       .item<double>();
     }
     const double done = static_cast<double>(i + idx.size(0));
     const double elapsed = seconds_since(attack_start);
@@ -223,6 +252,9 @@ EvalResult evaluate(Net& net, const Dataset& test, const EvalConfig& c, torch::D
     r.lens_recall = lens_recall / attacked;
     r.lens_precision = lens_precision / attacked;
     r.certified_radius = certified / attacked;
+    r.faithfulness_correlation = faithful / attacked;
+    r.local_lipschitz = lipschitz / attacked;
+    r.relative_input_stability = stability / attacked;
   }
   return r;
 }

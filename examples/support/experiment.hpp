@@ -135,6 +135,12 @@ struct EvalResult {
   /// eval k, σ = 0.1, 200 samples, half of the top-k kept, α = 0.001).
   double lens_recall = std::nan(""), lens_precision = std::nan("");
   double certified_radius = std::nan("");
+  /// Quantus' faithfulness correlation (20 random subsets of 1/8 of the features set to black;
+  /// higher is more faithful), local Lipschitz estimate (10 Gaussian perturbations of σ 0.1;
+  /// lower is more stable) and relative input stability (10 uniform perturbations in
+  /// [0.02, 0.2]; lower is more stable), of the measured maps (`EvalConfig::metrics`).
+  double faithfulness_correlation = std::nan(""), local_lipschitz = std::nan("");
+  double relative_input_stability = std::nan("");
   /// The attack against the random-sign baseline on the first `strength_images` attacked
   /// images (`rar::attack_strength`; samples = 0 and NaN figures when off).
   rar::AttackStrength strength;

@@ -45,15 +45,20 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
     std::cout << "\n"
               << std::left << std::setw(18) << "model" << std::right << std::setw(13)
               << "LENS-recall" << std::setw(16) << "LENS-precision" << std::setw(18)
-              << "certified radius" << "\n";
+              << "certified radius" << std::setw(14) << "faithfulness" << std::setw(11)
+              << "Lipschitz" << std::setw(6) << "RIS" << "\n";
     for (const auto& r : results)
       std::cout << std::left << std::setw(18) << r.name << std::right << std::setprecision(4)
                 << std::setw(13) << r.lens_recall << std::setw(16) << r.lens_precision
-                << std::setw(18) << r.certified_radius << "\n";
+                << std::setw(18) << r.certified_radius << std::setw(14)
+                << r.faithfulness_correlation << std::setw(11) << r.local_lipschitz << std::setw(10)
+                << r.relative_input_stability << "\n";
     std::cout << "(robustness beyond IN/CO: LENS recall and precision of the attacked maps (top-k "
-                 "with a 3 x 3 neighbourhood, higher is more robust) and the mean l2 radius within "
+                 "with a 3 x 3 neighbourhood, higher is more robust); the mean l2 radius within "
                  "which half of a smoothed gradient map's top-k is certified (sigma 0.1, 200 "
-                 "samples; higher is more robust))\n";
+                 "samples; higher is more robust); Quantus' faithfulness correlation (higher is "
+                 "more faithful), local Lipschitz estimate and relative input stability (lower "
+                 "is more stable) of the clean maps)\n";
   }
   for (const auto& r : results)
     if (std::isfinite(r.surrogate_agreement))
@@ -86,7 +91,8 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
   if (!csv || !json) throw std::runtime_error(prefix + ".csv/.json: cannot write the results");
   csv << "model,NA,AA,IN,CO,IN_se,CO_se,accuracy_images,attacked_images,prediction_kept,surrogate_beta,surrogate_agreement,"
          "infidelity,deletion_auc,insertion_auc,sparseness,complexity,strength_images,strength_IN,"
-         "strength_CO,random_sign_IN,random_sign_CO,lens_recall,lens_precision,certified_radius\n";
+         "strength_CO,random_sign_IN,random_sign_CO,lens_recall,lens_precision,certified_radius,"
+         "faithfulness_correlation,local_lipschitz,relative_input_stability\n";
   // Model names come from the command line (--model NAME=...): quoted in both files.
   json << "[\n";
   for (size_t i = 0; i < results.size(); ++i) {
@@ -103,7 +109,8 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
         << csv_number(r.strength.attack_topk_intersection) << "," << csv_number(r.strength.attack_kendall) << ","
         << csv_number(r.strength.random_topk_intersection) << "," << csv_number(r.strength.random_kendall) << ","
         << csv_number(r.lens_recall) << "," << csv_number(r.lens_precision) << ","
-        << csv_number(r.certified_radius) << "\n";
+        << csv_number(r.certified_radius) << "," << csv_number(r.faithfulness_correlation) << ","
+        << csv_number(r.local_lipschitz) << "," << csv_number(r.relative_input_stability) << "\n";
     json << "  {\"model\": " << json_quote(r.name) << ", \"NA\": " << json_number(r.natural_accuracy)
          << ", \"AA\": " << json_number(r.adversarial_accuracy)
          << ", \"IN\": " << json_number(r.topk_intersection)
@@ -126,7 +133,10 @@ void report(const std::vector<EvalResult>& results, const std::string& prefix) {
          << ", \"random_sign_CO\": " << json_number(r.strength.random_kendall)
          << ", \"lens_recall\": " << json_number(r.lens_recall)
          << ", \"lens_precision\": " << json_number(r.lens_precision)
-         << ", \"certified_radius\": " << json_number(r.certified_radius) << "}"
+         << ", \"certified_radius\": " << json_number(r.certified_radius)
+         << ", \"faithfulness_correlation\": " << json_number(r.faithfulness_correlation)
+         << ", \"local_lipschitz\": " << json_number(r.local_lipschitz)
+         << ", \"relative_input_stability\": " << json_number(r.relative_input_stability) << "}"
          << (i + 1 < results.size() ? "," : "") << "\n";
   }
   json << "]\n";

@@ -340,7 +340,8 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   REQUIRE(q.code == 0);
   CHECK_THAT(q.output, Contains("surrogate agreement NATURAL (beta 10): ") && Contains("infidelity") &&
                            Contains("insertion") && Contains("complexity") &&
-                           Contains("LENS-recall") && Contains("certified radius"));
+                           Contains("LENS-recall") && Contains("certified radius") &&
+                           Contains("faithfulness") && Contains("Lipschitz"));
   CHECK_THAT(q.output, !Contains("[NATURAL] surrogate beta "));
   std::ifstream quality_csv(tmp / "quality.csv");
   std::string header;
@@ -348,7 +349,8 @@ TEST_CASE("rar_mnist trains, evaluates and explains on fixture data", "[examples
   CHECK(header == "model,NA,AA,IN,CO,IN_se,CO_se,accuracy_images,attacked_images,prediction_kept,surrogate_beta,"
                   "surrogate_agreement,infidelity,deletion_auc,insertion_auc,sparseness,complexity,"
                   "strength_images,strength_IN,strength_CO,random_sign_IN,random_sign_CO,lens_recall,"
-                  "lens_precision,certified_radius");
+                  "lens_precision,certified_radius,faithfulness_correlation,local_lipschitz,"
+                  "relative_input_stability");
   const auto bad_beta = run(RAR_MNIST_BIN, {"eval", "--data", tmp / "data", "--model", "A=" + tmp / "m.pt",
                                             "--surrogate-beta", "-1"});
   CHECK(bad_beta.code != 0);
