@@ -1,7 +1,9 @@
 // The IG family against the passes they are built from, and adaptive IG against Captum's
 // default (50 Gauss-Legendre points).
 //
-// IGAdaptive/<net>/<dev>   rar::integrated_gradients with steps(4).tolerance(τ), where τ is the
+// IGAdaptive/<net>/<dev>   rar::integrated_gradients with steps(4).tolerance(τ) and the quadrature
+//                          `rule` (0 Gauss-Legendre, 1 right Riemann, 2 middle Riemann,
+//                          3 trapezoid), where τ is the
 //                          worst relative completeness error |δ|/|F(x) − F(x′)| of Captum's
 //                          default, 50 Gauss-Legendre points, on the same N inputs (measured at
 //                          setup): every sample then ends at least as complete as the default's
@@ -27,10 +29,16 @@ double mean_relative_error(const rar::Attribution& r, const torch::Tensor& chang
   return (r.delta.abs() / change.abs()).mean().item<double>();
 }
 
-// Args: {N}.
+constexpr rar::Quadrature kRules[] = {rar::Quadrature::gauss_legendre,
+                                      rar::Quadrature::riemann_right,
+                                      rar::Quadrature::riemann_middle,
+                                      rar::Quadrature::riemann_trapezoid};
+
+// Args: {N, rule}.
 void bm_ig_adaptive(benchmark::State& state, const rar::examples::NetConfig& config,
                     torch::Device device) {
   const int64_t n = state.range(0);
+  const rar::Quadrature rule = kRules[state.range(1)];
   auto net = rar::bench::make_net(config, device);
   const torch::Tensor x = rar::bench::images(config, n, device);
   const torch::Tensor y = rar::bench::predicted(net, x);
@@ -45,10 +53,12 @@ void bm_ig_adaptive(benchmark::State& state, const rar::examples::NetConfig& con
     change = score(x) - score(torch::zeros_like(x));
   }
   const double tolerance = (fixed.delta.abs() / change.abs()).max().item<double>();
-  const auto adaptive = rar::IGOptions(gl50).steps(4).tolerance(tolerance).max_steps(4096);
+  const auto adaptive =
+      rar::IGOptions(gl50).steps(4).method(rule).tolerance(tolerance).max_steps(4096);
   const rar::Attribution a = rar::integrated_gradients_with_delta(net, x, adaptive);
   // Rows of the rounds m0, 2 m0, ..., final: 2 final − m0 per sample.
   const double rows = (2 * a.points - 4).sum().item<double>();
+  state.counters["max_points"] = a.points.max().item<double>();
   paired(
       state, device,
       [&] { benchmark::DoNotOptimize(rar::integrated_gradients(net, x, adaptive)); },
@@ -128,7 +138,8 @@ void register_ig_family() {
                                            [config, device = device](benchmark::State& s) {
                                              bm_ig_adaptive(s, config, device);
                                            });
-    a->ArgNames({"N"})->Args({16})->UseManualTime()->Unit(benchmark::kMillisecond);
+    a->ArgNames({"N", "rule"})->ArgsProduct({{16}, {0, 1, 2, 3}});
+    a->UseManualTime()->Unit(benchmark::kMillisecond);
     auto* i = benchmark::RegisterBenchmark(
         ("IDGI" + suffix).c_str(),
         [config, device = device](benchmark::State& s) { bm_idgi(s, config, device); });
