@@ -23,11 +23,13 @@ namespace rar {
 struct AttackStrength {
   /// Samples counted: those both attacks kept at the target label (the attacked ones).
   int64_t samples = 0;
-  /// Mean IN (at the options' k) and CO of the attack being checked.
+  /// Mean IN (at the options' k) of the attack being checked.
   double attack_topk_intersection = std::numeric_limits<double>::quiet_NaN();
+  /// Mean CO (Kendall's tau) of the attack being checked.
   double attack_kendall = std::numeric_limits<double>::quiet_NaN();
-  /// Mean IN and CO of the random-sign attack at the same budget.
+  /// Mean IN of the random-sign attack at the same budget.
   double random_topk_intersection = std::numeric_limits<double>::quiet_NaN();
+  /// Mean CO of the random-sign attack at the same budget.
   double random_kendall = std::numeric_limits<double>::quiet_NaN();
   /// The attack lowered the options' measure (IN, or CO for `AttackMeasure::kendall_tau`) below
   /// the baseline's; false also when no sample was counted.
