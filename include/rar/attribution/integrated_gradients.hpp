@@ -49,11 +49,14 @@ struct IGOptions {
   /// What is explained: a per-sample scalar `[N]` from (output, target).
   RAR_ARG(ScoreFunction, score) = score::logit;
   /// Adaptive point count. 0 (the default): `steps` points for every sample. δ > 0: start with
-  /// `steps` points and double them, for the samples that still miss, until each sample's
+  /// `steps` points and double them (the trapezoid rule: double its intervals), for the samples
+  /// that still miss, until each sample's
   /// completeness error |Σ IG − (F(x) − F(x′))| is at most δ·|F(x) − F(x′)| (plus round-off,
   /// 8·ε_dtype·(|F(x)| + |F(x′)|)) or `max_steps` is reached. The points each sample used are
   /// in `integrated_gradients_with_delta(...).points`. Costs two extra forwards (F(x), F(x′))
-  /// and, per round, a path batch over the samples still missing only.
+  /// and, per round, a path batch over the samples still missing only; the right, left and
+  /// trapezoid rules nest, so their rounds evaluate only the new points (a sample that ends at m
+  /// points cost m rows), while Gauss–Legendre and the middle rule recompute (up to 2m rows).
   RAR_ARG(double, tolerance) = 0.0;
   /// The most points the adaptive rule may use (≥ steps); only read when `tolerance` > 0.
   RAR_ARG(int64_t, max_steps) = 1024;
@@ -166,8 +169,10 @@ inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
 /// (`options.tolerance()`): the implementation behind both public entry points.
 ///
 /// Adaptive rounds: every sample starts with m = `steps` points; after each round the samples
-/// whose |delta| exceeds δ·|ΔF| + 8·ε·(|F(x)| + |F(x′)|) run again with 2m points (their rows
-/// only, so easy samples stop early), until none is left or 2m > `max_steps`. The result of a
+/// whose |delta| exceeds δ·|ΔF| + 8·ε·(|F(x)| + |F(x′)|) run again with 2m points, or twice
+/// the intervals for the trapezoid rule (their rows only, so easy samples stop early; only the
+/// new nodes for the nested right, left and trapezoid rules), until none is left or the next
+/// rule would exceed `max_steps`. The result of a
 /// sample is that of its last round, so with `create_graph` it stays differentiable (the
 /// choice of m is piecewise constant).
 template <class Model>
@@ -206,24 +211,62 @@ Attribution integrated_gradients_delta(const char* fn, Model& model, const torch
   const torch::Tensor allowed =
       (options.tolerance() * change.abs() + round_off * (end.abs() + start.abs())).detach();
   const bool per_row_baseline = baseline.size(0) == n && n > 1;
+  // The right, left and trapezoid rules nest: doubling their intervals keeps every node, so a
+  // round evaluates only the new midpoints and halves the running weighted sum
+  // W = Σ_k w_k ∇F(x_k). The others (Gauss–Legendre, middle) recompute each round.
+  const Quadrature method = options.method();
+  const bool nested = method == Quadrature::riemann_right || method == Quadrature::riemann_left ||
+                      method == Quadrature::riemann_trapezoid;
+  const auto intervals = [&](int64_t points) {
+    return method == Quadrature::riemann_trapezoid ? points - 1 : points;
+  };
   torch::Tensor attributions = torch::zeros_like(input), delta = torch::zeros_like(change);
   torch::Tensor points = torch::zeros({n}, torch::kLong);
   torch::Tensor active = torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(input.device()));
-  for (int64_t m = options.steps();; m *= 2) {
+  torch::Tensor weighted;  // W of the active samples (nested rules)
+  for (int64_t m = options.steps(), round = 0;; ++round) {
     const bool all = active.size(0) == n;
     const torch::Tensor x = all ? input : input.index_select(0, active);
-    const torch::Tensor b = all || !per_row_baseline ? baseline : baseline.index_select(0, active);
+    const torch::Tensor b =
+        (all || !per_row_baseline ? baseline : baseline.index_select(0, active)).expand_as(x);
     const torch::Tensor t = all || !target.defined() || target.dim() == 0
                                 ? target
                                 : target.index_select(0, active);
-    const torch::Tensor a = run(x, b.expand_as(x), t, m);
+    torch::Tensor a;
+    if (!nested) {
+      a = run(x, b, t, m);
+    } else {
+      const int64_t k = intervals(m);
+      if (round == 0) {
+        const QuadratureRule rule = quadrature(method, m);
+        const torch::Tensor g = path_gradients(fn, model, x, b, t, rule.alphas,
+                                               options.internal_batch_size(), graph, options.score());
+        const auto w = torch::tensor(rule.weights, x.options().dtype(torch::kDouble))
+                           .to(x.options())
+                           .view(leading_shape(m, x.dim()));
+        weighted = (g * w).sum(0);
+      } else {
+        // The midpoints (2i + 1) / (2K) of the K = k / 2 intervals of the previous round.
+        std::vector<double> mid;
+        for (int64_t i = 0; i < k / 2; ++i)
+          mid.push_back(static_cast<double>(2 * i + 1) / static_cast<double>(k));
+        const torch::Tensor g = path_gradients(fn, model, x, b, t, mid,
+                                               options.internal_batch_size(), graph, options.score());
+        weighted = 0.5 * weighted + g.sum(0) / static_cast<double>(k);
+      }
+      a = weighted * (x - b);
+    }
     const torch::Tensor d = a.flatten(1).sum(1) - change.index_select(0, active);
     attributions = attributions.index_copy(0, active, a);
     delta = delta.index_copy(0, active, d);
     points.index_fill_(0, active.cpu(), m);
     const torch::Tensor missing = d.detach().abs() > allowed.index_select(0, active);
+    // The next rule: twice the intervals (nested rules) or twice the points.
+    const int64_t next = nested ? m + intervals(m) : 2 * m;
+    if (!missing.any().template item<bool>() || next > options.max_steps()) break;
+    if (nested) weighted = weighted.index_select(0, missing.nonzero().squeeze(1));
     active = active.masked_select(missing);
-    if (active.size(0) == 0 || 2 * m > options.max_steps()) break;
+    m = next;
   }
   result.attributions = attributions;
   result.delta = delta;
