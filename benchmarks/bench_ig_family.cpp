@@ -8,7 +8,7 @@
 //                          50 Gauss-Legendre points, on the same N inputs (measured at setup):
 //                          every sample then ends at least as complete as the default's worst
 //                          (or its mean) sample. ratio_to_gl50 = time / the 50-point call; rows_adaptive and
-//                          rows_gl50 = the path rows each evaluated (adaptive: the sum over its
+//                          rows_gl50 = the path rows each evaluated (adaptive: over all its
 //                          rounds); error_adaptive and error_gl50 = the mean relative error.
 // IDGI/<net>/<dev>         rar::idgi with m segments; ratio_to_ig = time / rar::integrated_gradients
 //                          with m points (IDGI adds one forward over the N inputs).
@@ -58,8 +58,12 @@ void bm_ig_adaptive(benchmark::State& state, const rar::examples::NetConfig& con
   const auto adaptive =
       rar::IGOptions(gl50).steps(4).method(rule).tolerance(tolerance).max_steps(4096);
   const rar::Attribution a = rar::integrated_gradients_with_delta(net, x, adaptive);
-  // Rows of the rounds m0, 2 m0, ..., final: 2 final − m0 per sample.
-  const double rows = (2 * a.points - 4).sum().item<double>();
+  // Path rows evaluated: the nested rules (right, left, trapezoid) evaluate each node once, so
+  // a sample that ends at m points cost m rows; the others recompute every round m0, 2 m0, ...,
+  // m: 2 m − m0 rows.
+  const bool nested = rule != rar::Quadrature::gauss_legendre &&
+                      rule != rar::Quadrature::riemann_middle;
+  const double rows = (nested ? a.points : 2 * a.points - 4).sum().item<double>();
   state.counters["max_points"] = a.points.max().item<double>();
   paired(
       state, device,
