@@ -31,23 +31,9 @@ torch.set_default_dtype(torch.float64)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from reference_writer import Writer  # noqa: E402
+from reference_writer import Writer, read_reference  # noqa: E402
 
 OUT = os.path.join(HERE, "ig_family_reference.txt")
-
-
-def read_reference(path):
-    """The tensors of a reference file, by name (the format of reference_writer.py)."""
-    tensors = {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip() or line.startswith("#"):
-                continue
-            tok = line.split()
-            ndim = int(tok[1])
-            shape = [int(d) for d in tok[2:2 + ndim]]
-            tensors[tok[0]] = torch.tensor([float(v) for v in tok[2 + ndim:]]).reshape(shape)
-    return tensors
 
 
 def residual_model():

@@ -47,7 +47,7 @@ from captum.attr import KernelShap, Lime  # noqa: E402
 from captum.attr._core.lime import get_exp_kernel_similarity_function  # noqa: E402
 
 from make_residual_reference import Residual  # noqa: E402  (this folder; the class only)
-from reference_writer import Writer  # noqa: E402  (this folder)
+from reference_writer import Writer, read_reference  # noqa: E402  (this folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "lime_reference.txt")
@@ -55,21 +55,6 @@ RANK_TOLERANCE = 1e-10
 # Captum's alpha = 0.01 sets every coefficient of the residual network to 0; a smaller alpha
 # gives Lasso fits with a non-trivial active set (also when underdetermined, 72 features).
 LASSO_SMALL = 1e-4
-
-
-def read_reference(path):
-    """name -> float64 tensor, from a file in reference_writer's format."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip() or line.startswith("#"):
-                continue
-            tok = line.split()
-            ndim = int(tok[1])
-            shape = [int(t) for t in tok[2:2 + ndim]]
-            vals = [float(t) for t in tok[2 + ndim:]]
-            out[tok[0]] = torch.tensor(vals).reshape(shape)
-    return out
 
 
 class Recorder(Model):

@@ -48,27 +48,10 @@ from captum.attr import (FeatureAblation, Occlusion, ShapleyValues,  # noqa: E40
                          ShapleyValueSampling)
 
 from make_residual_reference import Residual  # noqa: E402  (this folder)
-from reference_writer import Writer  # noqa: E402  (this folder)
+from reference_writer import Writer, read_reference  # noqa: E402  (this folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "perturbation_reference.txt")
-
-
-def read_reference(path, prefix):
-    """name -> float64 tensor for the entries of `path` whose name starts with `prefix`."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            parts = line.split()
-            name, ndim = parts[0], int(parts[1])
-            if not name.startswith(prefix):
-                continue
-            shape = [int(d) for d in parts[2:2 + ndim]]
-            values = [float(v) for v in parts[2 + ndim:]]
-            out[name] = torch.tensor(values, dtype=torch.float64).reshape(shape)
-    return out
 
 
 def residual_setup():

@@ -40,24 +40,9 @@ from captum.metrics import infidelity  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_residual_reference import Residual  # noqa: E402
-from reference_writer import Writer  # noqa: E402
+from reference_writer import Writer, read_reference  # noqa: E402
 
 OUT = os.path.join(HERE, "quality_reference.txt")
-
-
-def read_reference(path):
-    """The tensors of a reference file, by name (the format of reference_writer.py)."""
-    tensors = {}
-    with open(path) as f:
-        for line in f:
-            if not line.strip() or line.startswith("#"):
-                continue
-            tok = line.split()
-            name, ndim = tok[0], int(tok[1])
-            shape = [int(d) for d in tok[2:2 + ndim]]
-            values = [float(v) for v in tok[2 + ndim:]]
-            tensors[name] = torch.tensor(values).reshape(shape)
-    return tensors
 
 
 def residual_model():

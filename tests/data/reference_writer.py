@@ -34,3 +34,21 @@ class Writer:
                   "# <name> <ndim> <d0> ... <v0> <v1> ...  (row-major float64, repr round trip)"]
         with open(path, "w") as f:
             f.write("\n".join(header + self.lines) + "\n")
+
+
+def read_reference(path, prefix=""):
+    """The float64 tensors of a file in this format, by name (those whose name starts with
+    `prefix`); the generators that reuse another file's weights read it with this."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            tok = line.split()
+            name, ndim = tok[0], int(tok[1])
+            if not name.startswith(prefix):
+                continue
+            shape = [int(d) for d in tok[2:2 + ndim]]
+            values = [float(v) for v in tok[2 + ndim:]]
+            out[name] = torch.tensor(values, dtype=torch.float64).reshape(shape)
+    return out
