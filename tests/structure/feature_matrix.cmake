@@ -25,6 +25,9 @@ foreach(n IN LISTS names)
 endforeach()
 if(missing)
   list(JOIN missing ", " missing)
-  message(FATAL_ERROR "feature matrix ${MATRIX} names what include/rar does not declare: ${missing}")
+  # A plain message is printed as is; FATAL_ERROR's text is re-wrapped to the terminal width,
+  # which depends on the length of the path, so the names go on their own line first.
+  message("feature matrix names what include/rar does not declare: ${missing}")
+  message(FATAL_ERROR "feature matrix ${MATRIX}: names missing from include/rar (listed above)")
 endif()
 message(STATUS "feature matrix: all ${count} rar:: names exist")
