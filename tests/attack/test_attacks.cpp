@@ -1219,19 +1219,30 @@ TEST_CASE("auto_surrogate takes a smooth model (torch::nn::GELU inside a custom 
   // A forward with torch::relu hidden in it has nothing rar can smooth and no curvature: refused.
   auto hidden = [&](const torch::Tensor& t) { return net->fc2(torch::relu(net->fc1(t.flatten(1)))); };
   CHECK_THROWS_WITH(rar::attribution_attack(hidden, rar::auto_surrogate(), ig, x, y, opts),
-                    Contains("the surrogate is the model itself, and the model has no second derivative"));
+                    Contains("the surrogate computes what the model computes (the model itself, a copy or a "
+                             "wrapper of it), and the model has no second derivative"));
 }
 
-TEST_CASE("a ReLU network passed as its own surrogate is refused: its map has no curvature",
+TEST_CASE("a ReLU network passed as its own surrogate is refused, as itself, a copy or a "
+          "wrapper: its map has no curvature",
           "[attribution_attack][surrogate]") {
   auto& task = half_task();
   const auto x = task.x.slice(0, 0, 4);
   const auto y = task.y.slice(0, 0, 4);
   const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(8));
   const auto opts = rar::AttributionAttackOptions().k(8).epsilon(0.1).step_size(0.02).iterations(2);
-  CHECK_THROWS_WITH(rar::attribution_attack(task.net, task.net, ig, x, y, opts),
-                    Contains("rar::attribution_attack: the surrogate is the model itself, and the "
-                             "model has no second derivative at the input"));
+  const auto refused = Contains("rar::attribution_attack: the surrogate computes what the model "
+                                "computes (the model itself, a copy or a wrapper of it), and the "
+                                "model has no second derivative at the input");
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, task.net, ig, x, y, opts), refused);
+  // The check compares behaviour, not objects: a deep copy and a lambda around the model are
+  // the same ReLU network.
+  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(task.net->clone());
+  REQUIRE(copy != nullptr);
+  torch::nn::Sequential copied(copy);
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, copied, ig, x, y, opts), refused);
+  auto wrapper = [&](const torch::Tensor& in) { return rar::call_model(task.net, in); };
+  CHECK_THROWS_WITH(rar::attribution_attack(task.net, wrapper, ig, x, y, opts), refused);
   // The smooth surrogate, or a smooth model as its own surrogate, are fine; so is random-sign.
   auto smooth = rar::smooth_surrogate(task.net, 10.0);
   CHECK_NOTHROW(rar::attribution_attack(task.net, smooth, ig, x, y, opts));

@@ -131,13 +131,19 @@ def guided_forward(m, x, deconv):
     return m.fc4(m.act3(m.fc3(z)))
 
 
-def main():
+def make_model():
+    """The network of the reference, with its weights (also exported to TorchScript by
+    make_torchscript.py)."""
     torch.manual_seed(11)
     model = Residual()
     with torch.no_grad():
         for m in (model.fc1, model.fc2, model.fc3, model.fc4):
             m.weight.mul_(2.0)  # push the saturating activations out of their linear range
-    model.eval()
+    return model.eval()
+
+
+def main():
+    model = make_model()
     x = torch.randn(4, 2, 6, 6)
     base = 0.4 * torch.randn(4, 2, 6, 6)
     shared = 0.4 * torch.randn(1, 2, 6, 6)

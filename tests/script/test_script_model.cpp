@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -367,4 +368,290 @@ TEST_CASE("ScriptModel rejects missing files, non-TorchScript files and non-tens
         return x
   )");
   CHECK_THROWS_WITH(rar::ScriptModel(no_forward), Contains("has no forward method"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scope-aware twin: TorchScript graphs routed through rar's operators, so that DeepLIFT,
+// guided backprop, deconvolution, Guided Grad-CAM and the smooth surrogate work on exports.
+
+namespace {
+
+const rar::test::Reference& captum_residual() {
+  static const rar::test::Reference ref(rar::test::data_path("residual_reference.txt"));
+  return ref;
+}
+
+// A TorchScript module written in C++ (TorchScript source): [N, 1, 4, 4] -> [N, 3] with the
+// hidden layer `body` (which sees h = flatten(x) @ w1ᵀ + b1) and a linear head.
+torch::jit::Module script_module(const std::string& body, uint64_t seed = 5) {
+  torch::manual_seed(seed);
+  torch::jit::Module m("RarTestNet");
+  m.register_attribute("training", c10::BoolType::get(), false);  // in eval mode
+  m.register_parameter("w1", torch::randn({8, 16}, torch::kDouble), false);
+  m.register_parameter("b1", 0.1 * torch::randn({8}, torch::kDouble), false);
+  m.register_parameter("w2", torch::randn({3, 8}, torch::kDouble), false);
+  m.define("def forward(self, x):\n"
+           "    h = torch.matmul(x.flatten(1), self.w1.t()) + self.b1\n" +
+           body + "    return torch.matmul(h, self.w2.t())\n");
+  return m;
+}
+
+bool graph_calls(const torch::jit::Module& m, const std::string& kind) {
+  std::ostringstream text;
+  text << *m.get_method("forward").graph();
+  return text.str().find(kind) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("DeepLIFT, guided backprop and deconvolution on TorchScript exports of a residual "
+          "network match Captum on the eager network",
+          "[script][deeplift][captum]") {
+  const auto& ref = captum_residual();
+  const auto x = ref.tensor("residual.input");
+  const auto y = ref.labels("residual.target");
+  for (const char* file : {"script_residual.pt", "traced_residual.pt"}) {
+    INFO(file);
+    auto net = rar::ScriptModel::load(rar::test::data_path(file));
+    net.eval();
+    REQUIRE(max_rel_diff(net(x), ref.tensor("residual.output")) < 1e-13);
+    // Three rounds: TorchScript's executor profiles the first runs and optimizes the later
+    // ones; the routed operators must survive both.
+    for (int round = 0; round < 3; ++round) {
+      INFO("round " << round);
+      for (const char* name : {"zero", "base", "shared"}) {
+        INFO("baseline " << name);
+        auto opts = rar::DeepLiftOptions().target(y);
+        if (std::string(name) == "base") opts.baseline(ref.tensor("residual.baseline"));
+        if (std::string(name) == "shared") opts.baseline(ref.tensor("residual.shared_baseline"));
+        const rar::Attribution a = rar::deeplift_with_delta(net, x, opts);
+        CHECK(max_rel_diff(a.attributions, ref.tensor(std::string("residual.deeplift.") + name)) <
+              1e-9);
+        CHECK(a.delta.abs().max().item<double>() < 1e-10);
+      }
+      const auto gopts = rar::GradientOptions().target(y);
+      CHECK(max_rel_diff(rar::guided_backprop(net, x, gopts), ref.tensor("residual.guided_backprop")) <
+            1e-10);
+      CHECK(max_rel_diff(rar::deconvolution(net, x, gopts), ref.tensor("residual.deconvolution")) <
+            1e-10);
+      CHECK(max_rel_diff(rar::saliency(net, x, gopts), ref.tensor("residual.saliency")) < 1e-10);
+    }
+    // The model's own graph is untouched (the twin is a clone with its own types), and it still
+    // computes what it did.
+    if (std::string(file) == "script_residual.pt") {
+      CHECK(graph_calls(net.module(), "prim::CallMethod"));  // not inlined, not routed
+      CHECK_FALSE(graph_calls(net.module(), "rar::"));
+      CHECK(graph_calls(net.scope_aware().module(), "rar::relu"));
+      CHECK_FALSE(graph_calls(net.scope_aware().module(), "aten::relu"));
+    }
+    CHECK_FALSE(rar::nn::in_scope());
+    CHECK(max_rel_diff(net(x), ref.tensor("residual.output")) < 1e-13);
+  }
+}
+
+TEST_CASE("smooth_surrogate of a TorchScript export is the network written with softplus, and "
+          "follows the model's weights and mode",
+          "[script][surrogate]") {
+  const auto& ref = captum_residual();
+  const auto x = ref.tensor("residual.input");
+  const auto y = ref.labels("residual.target");
+  auto net = rar::ScriptModel::load(rar::test::data_path("script_residual.pt"));
+  net.eval();
+  for (int beta : {1, 10}) {
+    INFO("beta " << beta);
+    auto smooth = rar::smooth_surrogate(net, static_cast<double>(beta));
+    const std::string key = "residual.smooth." + std::to_string(beta);
+    CHECK(max_rel_diff(smooth(x), ref.tensor(key + ".output")) < 1e-12);
+    CHECK(max_rel_diff(rar::saliency(smooth, x, rar::GradientOptions().target(y)),
+                       ref.tensor(key + ".saliency")) < 1e-11);
+  }
+  CHECK(max_rel_diff(net(x), ref.tensor("residual.output")) < 1e-13);
+  // Same weights, not a copy: a training step on the model shows in the surrogate.
+  auto smooth = rar::smooth_surrogate(net, 10.0);
+  const auto before = smooth(x).detach();
+  {
+    torch::NoGradGuard no_grad;
+    net.named_parameters()["fc4.bias"].add_(1.0);
+  }
+  CHECK(max_rel_diff(smooth(x), before + 1.0) < 1e-12);
+  {
+    torch::NoGradGuard no_grad;
+    net.named_parameters()["fc4.bias"].sub_(1.0);
+  }
+  // Made in eval mode, the surrogate has eval mode built in and says so in training mode; one
+  // made in training mode follows the model's mode.
+  net.train();
+  CHECK_THROWS_WITH(smooth(x), Contains("now in training mode"));
+  auto live = rar::smooth_surrogate(net, 10.0);
+  live(x);
+  CHECK(net.scope_aware().is_training());
+  net.eval();
+  live(x);
+  CHECK(max_rel_diff(live(x), smooth(x)) == 0);
+}
+
+TEST_CASE("On the CNN export, DeepLIFT, guided backprop, the surrogate and the attack with an "
+          "automatic surrogate equal the Sequential twin's",
+          "[script][deeplift][attack]") {
+  auto script = load_script();
+  auto twin = script_twin();
+  const auto x = input();
+  const auto y = target();
+  const auto dl = rar::DeepLiftOptions().target(y).baseline(torch::full_like(x, 0.2));
+  CHECK(max_rel_diff(rar::deeplift(script, x, dl), rar::deeplift(twin, x, dl)) < 1e-10);
+  const auto g = rar::GradientOptions().target(y);
+  CHECK(max_rel_diff(rar::guided_backprop(script, x, g), rar::guided_backprop(twin, x, g)) < 1e-10);
+  CHECK(max_rel_diff(rar::deconvolution(script, x, g), rar::deconvolution(twin, x, g)) < 1e-10);
+  auto smooth_script = rar::smooth_surrogate(script, 5.0);
+  auto smooth_twin = rar::smooth_surrogate(twin, 5.0);
+  CHECK(max_rel_diff(smooth_script(x), smooth_twin(x)) < 1e-12);
+  CHECK(max_rel_diff(smooth_script(x), script(x)) > 1e-4);  // it is smoothed
+
+  const auto opts =
+      rar::AttributionAttackOptions().k(12).epsilon(0.1).step_size(0.02).iterations(3);
+  const auto a = rar::attribution_attack(script, rar::auto_surrogate(), ig_method, x, y, opts);
+  const auto b = rar::attribution_attack(twin, rar::auto_surrogate(), ig_method, x, y, opts);
+  CHECK(std::isfinite(a.surrogate_beta));
+  CHECK(a.surrogate_beta == b.surrogate_beta);
+  CHECK(max_rel_diff(a.adversarial, b.adversarial) < 1e-10);
+  CHECK(max_rel_diff(a.topk_intersection, b.topk_intersection) < 1e-10);
+}
+
+TEST_CASE("A TorchScript ReLU network is attacked through its automatic surrogate, and refused "
+          "as its own surrogate, a copy or a wrapper",
+          "[script][attack][surrogate]") {
+  rar::ScriptModel net(script_module("    h = torch.relu(h)\n"));
+  const auto x = torch::rand({6, 1, 4, 4}, torch::kDouble);
+  torch::Tensor y;
+  {
+    torch::NoGradGuard no_grad;
+    y = net(x).argmax(1);
+  }
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(8));
+  const auto opts = rar::AttributionAttackOptions().k(4).epsilon(0.1).step_size(0.02).iterations(4);
+  const auto refused = Contains("the surrogate computes what the model computes");
+  CHECK_THROWS_WITH(rar::attribution_attack(net, net, ig, x, y, opts), refused);
+  rar::ScriptModel copy(net.module().clone());
+  CHECK_THROWS_WITH(rar::attribution_attack(net, copy, ig, x, y, opts), refused);
+  auto wrapper = [&](const torch::Tensor& t) { return net(t); };
+  CHECK_THROWS_WITH(rar::attribution_attack(net, wrapper, ig, x, y, opts), refused);
+
+  const auto chosen = rar::attribution_attack(net, rar::auto_surrogate(), ig, x, y, opts);
+  CHECK(std::isfinite(chosen.surrogate_beta));
+  CHECK(chosen.improved.any().item<bool>());
+  // The same network in C++ (rar::nn::functional::relu), attacked the same way.
+  const auto p = net.named_parameters();
+  auto cxx = [&](const torch::Tensor& t) {
+    const auto h = rar::nn::functional::relu(torch::matmul(t.flatten(1), p["w1"].t()) + p["b1"]);
+    return torch::matmul(h, p["w2"].t());
+  };
+  const auto same = rar::attribution_attack(cxx, rar::auto_surrogate(), ig, x, y, opts);
+  CHECK(same.surrogate_beta == chosen.surrogate_beta);
+  CHECK(max_rel_diff(chosen.adversarial, same.adversarial) < 1e-10);
+
+  // A smooth TorchScript network is its own surrogate.
+  rar::ScriptModel smooth(script_module("    h = torch.tanh(h)\n"));
+  torch::Tensor ys;
+  {
+    torch::NoGradGuard no_grad;
+    ys = smooth(x).argmax(1);
+  }
+  CHECK(std::isinf(rar::attribution_attack(smooth, rar::auto_surrogate(), ig, x, ys, opts)
+                       .surrogate_beta));
+}
+
+TEST_CASE("TorchScript models: what rar cannot route raises, and DeepLIFT is never silently "
+          "wrong",
+          "[script][deeplift][errors]") {
+  const auto x = torch::rand({4, 1, 4, 4}, torch::kDouble);
+  const auto y = torch::tensor({0, 1, 2, 0}, torch::kLong);
+  const auto dl = rar::DeepLiftOptions().target(y);
+  // An in-place ReLU on the graph's input cannot be made out-of-place safely.
+  rar::ScriptModel inplace(script_module("    torch.relu_(x)\n    h = h + x.flatten(1).sum(1, keepdim=True)\n"));
+  CHECK_THROWS_WITH(rar::deeplift(inplace, x, dl), Contains("aten::relu_"));
+  // A product of two input-dependent tensors has no rule through TorchScript: the
+  // summation-to-delta check catches it.
+  rar::ScriptModel product(script_module("    h = torch.relu(h) * h\n"));
+  CHECK_THROWS_WITH(rar::deeplift(product, x, dl), Contains("F(x) - F(x')"));
+  CHECK(rar::deeplift_with_delta(product, x, rar::DeepLiftOptions(dl).completeness(
+                                                 rar::CompletenessCheck::off))
+            .delta.abs()
+            .max()
+            .item<double>() > 1e-6);
+  // The same network with only routed operators sums exactly.
+  rar::ScriptModel routed(script_module("    h = torch.relu(h)\n    h = torch.sigmoid(h) + torch.gelu(h)\n"));
+  CHECK(rar::deeplift_with_delta(routed, x, dl).delta.abs().max().item<double>() < 1e-10);
+  // Kinked operators rar does not route cannot be smoothed.
+  rar::ScriptModel clamped(script_module("    h = torch.clamp(h, 0.0, 6.0)\n"));
+  CHECK_THROWS_WITH(rar::smooth_surrogate(clamped, 10.0), Contains("aten::clamp"));
+  // Training mode.
+  rar::ScriptModel training(script_module("    h = torch.relu(h)\n"));
+  training.train();
+  CHECK_THROWS_WITH(rar::deeplift(training, x, dl), Contains("training mode"));
+}
+
+TEST_CASE("Guided Grad-CAM on a TorchScript head and tail equals the same network in C++",
+          "[script][cam]") {
+  torch::manual_seed(17);
+  const auto w = torch::randn({4, 1, 3, 3}, torch::kDouble);
+  const auto v = torch::randn({3, 4 * 6 * 6}, torch::kDouble);
+  torch::jit::Module head("RarTestHead"), tail("RarTestTail");
+  for (auto* m : {&head, &tail}) m->register_attribute("training", c10::BoolType::get(), false);
+  head.register_parameter("w", w, false);
+  head.define("def forward(self, x):\n    return torch.relu(torch.conv2d(x, self.w))\n");
+  tail.register_parameter("v", v, false);
+  tail.define("def forward(self, h):\n    return torch.matmul(torch.relu(h - 0.1).flatten(1), self.v.t())\n");
+  rar::ScriptModel script_head(head), script_tail(tail);
+  auto cxx_head = [&](const torch::Tensor& x) {
+    return rar::nn::functional::relu(torch::conv2d(x, w));
+  };
+  auto cxx_tail = [&](const torch::Tensor& h) {
+    return torch::matmul(rar::nn::functional::relu(h - 0.1).flatten(1), v.t());
+  };
+  const auto x = torch::rand({3, 1, 8, 8}, torch::kDouble);
+  const auto opts = rar::GuidedGradCamOptions().target(torch::tensor({0, 1, 2}));
+  const auto mine = rar::guided_grad_cam(script_head, script_tail, x, opts);
+  const auto theirs = rar::guided_grad_cam(cxx_head, cxx_tail, x, opts);
+  CHECK(mine.abs().max().item<double>() > 1e-6);
+  CHECK(max_rel_diff(mine, theirs) < 1e-12);
+}
+
+// A miniature of torchvision's ResNet: BatchNorm in eval, in-place ReLUs, an overlapping 3x3
+// stride-2 max-pool, basic blocks with a downsampling shortcut.
+TEST_CASE("A TorchScript ResNet: DeepLIFT and guided backprop match Captum, the attack beats "
+          "random-sign",
+          "[script][deeplift][attack][captum]") {
+  static const rar::test::Reference ref(rar::test::data_path("script_resnet_reference.txt"));
+  auto net = rar::ScriptModel::load(rar::test::data_path("script_resnet.pt"));
+  net.eval();
+  const auto x = ref.tensor("resnet.input");
+  const auto y = ref.labels("resnet.target");
+  REQUIRE(max_rel_diff(net(x), ref.tensor("resnet.output")) < 1e-13);
+  const auto g = rar::GradientOptions().target(y);
+  CHECK(max_rel_diff(rar::guided_backprop(net, x, g), ref.tensor("resnet.guided_backprop")) < 1e-10);
+  CHECK(max_rel_diff(rar::deconvolution(net, x, g), ref.tensor("resnet.deconvolution")) < 1e-10);
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    const rar::Attribution a = rar::deeplift_with_delta(net, x, rar::DeepLiftOptions().target(y));
+    CHECK(a.delta.abs().max().item<double>() < 1e-10);
+    // The 3x3 stride-2 max-pool's windows overlap. rar's cross-maximum rule sums the
+    // contributions of two windows that share a maximum (scatter_add); Captum unpools with
+    // max_unpool2d, which keeps one of them. Both sum to F(x) - F(x') here, but the shared
+    // maxima's pixels differ (guide section 4); everywhere else the maps agree.
+    CHECK(max_rel_diff(a.attributions, ref.tensor("resnet.deeplift")) < 5e-3);
+  }
+
+  // The attack through the automatically chosen softplus surrogate moves the top-k more than
+  // random signs of the same size do.
+  const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(10));
+  const auto opts =
+      rar::AttributionAttackOptions().k(25).epsilon(0.1).step_size(0.02).iterations(15).seed(3);
+  const auto attack = rar::attribution_attack(net, rar::auto_surrogate(), ig, x, y, opts);
+  const auto random = rar::attribution_attack(
+      net, net, ig, x, y, rar::AttributionAttackOptions(opts).kind(rar::AttackKind::random_sign));
+  CHECK(std::isfinite(attack.surrogate_beta));
+  const double in_attack = attack.topk_intersection.mean().item<double>();
+  const double in_random = random.topk_intersection.mean().item<double>();
+  INFO("IN attack " << in_attack << ", random-sign " << in_random);
+  CHECK(in_attack < in_random - 0.05);
 }

@@ -221,11 +221,18 @@ const void* model_identity(const M& m) {
 /// Whether `model` has nothing for a softplus surrogate to smooth: no `torch::nn` ReLU,
 /// LeakyReLU, ReLU6, PReLU or Hardtanh in its module tree, and no `rar::nn` ReLU or LeakyReLU
 /// call on the first sample (GELU, SiLU, ELU, Sigmoid, Tanh and Softplus are smooth already).
-/// TorchScript models are never taken as smooth: their operators cannot be seen.
+/// A TorchScript model is smooth when its scope-aware twin calls no ReLU or leaky ReLU and no
+/// kinked operator that rar does not route.
 template <class Model>
 bool is_smooth_model(Model& model, const torch::Tensor& input) {
   if constexpr (rar::nn::detail::is_torchscript_v<std::decay_t<Model>>) {
-    return false;
+    auto twin = model.scope_aware();
+    if (!twin.kinked_operators().empty()) return false;
+    rar::nn::Scope scope;
+    scope.beta(1.0);
+    torch::NoGradGuard no_grad;
+    call_model(twin, input.slice(0, 0, 1));
+    return scope.state().kinked_calls == 0;
   } else {
     if (const torch::nn::Module* root = rar::nn::detail::module_root(model)) {
       if (rar::nn::detail::first_torch_activation(*root, rar::nn::detail::Sees::nonsmooth).first !=
@@ -240,15 +247,16 @@ bool is_smooth_model(Model& model, const torch::Tensor& input) {
   }
 }
 
-/// Refuses the model as its own surrogate when it has no second derivative at the input (a
-/// piecewise-linear, e.g. ReLU, network): the attack differentiates the surrogate's map, whose
-/// gradient through such a network misses the map's curvature entirely, so the attack would be
-/// weaker than the random-sign baseline while seeming to run (issue of silent weak attacks).
-/// One Hessian-vector product of the target score on the first sample decides.
+/// Refuses a surrogate that behaves as the model (the model itself, a copy, a lambda or a
+/// TorchScript export of it: the outputs on the first sample are compared, not the objects)
+/// when it has no second derivative at the input (a piecewise-linear, e.g. ReLU, network): the
+/// attack differentiates the surrogate's map, whose gradient through such a network misses the
+/// map's curvature entirely, so the attack would be weaker than the random-sign baseline while
+/// seeming to run. One forward and one Hessian-vector product of the target score on the first
+/// sample decide.
 template <class Model, class Surrogate>
 void check_surrogate_has_curvature(const char* fn, Model& model, Surrogate& surrogate,
                                    const torch::Tensor& x0, const torch::Tensor& target) {
-  if (model_identity(model) != model_identity(surrogate)) return;
   torch::AutoGradMode grad_mode(true);
   const torch::Tensor x = x0.slice(0, 0, 1).detach().requires_grad_(true);
   const torch::Tensor out = call_model(surrogate, x);
@@ -260,11 +268,19 @@ void check_surrogate_has_curvature(const char* fn, Model& model, Surrogate& surr
     const auto hv = torch::autograd::grad({(g * v).sum()}, {x}, {}, false, false, /*allow_unused=*/true)[0];
     curved = hv.defined() && hv.abs().max().template item<double>() > 0;
   }
-  TORCH_CHECK(curved, fn, ": the surrogate is the model itself, and the model has no second "
-              "derivative at the input (a piecewise-linear network such as a ReLU net): the "
-              "attack's gradient would miss the map's curvature and the attack would be weak; "
-              "pass rar::smooth_surrogate(model, beta) as the surrogate (rar::choose_surrogate_beta "
-              "picks beta)");
+  if (curved) return;
+  bool same = model_identity(model) == model_identity(surrogate);
+  if (!same) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor mine = call_model(model, x.detach());
+    same = mine.sizes() == out.sizes() && torch::allclose(mine, out.detach(), 1e-6, 1e-8);
+  }
+  TORCH_CHECK(!same, fn, ": the surrogate computes what the model computes (the model itself, "
+              "a copy or a wrapper of it), and the model has no second derivative at the input "
+              "(a piecewise-linear network such as a ReLU net): the attack's gradient would miss "
+              "the map's curvature and the attack would be weak; pass "
+              "rar::smooth_surrogate(model, beta) as the surrogate (rar::choose_surrogate_beta "
+              "picks beta), or rar::auto_surrogate()");
 }
 
 /// The shape of one sample's saliency map for inputs of shape `input_sizes`.

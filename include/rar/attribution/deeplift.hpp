@@ -336,11 +336,22 @@ DeepLiftResult deeplift_run(const char* fn, Model&& model, const torch::Tensor& 
       "DeepLIFT must replace the derivative of every nonlinearity by its rescale multiplier";
   using D = std::decay_t<Model>;
   if constexpr (rar::nn::detail::is_torchscript_v<D>) {
-    TORCH_CHECK(false, fn,
-                ": TorchScript models are not supported: their activations are TorchScript "
-                "operators that rar cannot switch to the rescale rule; build the model in C++ "
-                "with rar::nn activations, or use a Sequential of torch::nn layers");
-    return {};
+    // The twin's graph calls rar's operators (rar::relu, rar::max_pool2d, ...), which follow
+    // the rescale rule in the scope (rar::ScriptModel::scope_aware).
+    TORCH_CHECK(!model.is_training(), fn,
+                ": the TorchScript model is in training mode (batch norm would use each batch's "
+                "statistics, dropout would differ between the input and the reference); call "
+                "eval() on it first");
+    auto twin = model.scope_aware();
+    DeepLiftResult result = deeplift_scoped(twin, input, baseline, target, shared, options.eps());
+    // F(x) and F(x') of the model itself, not of its twin: the completeness check then also
+    // vouches that the twin computes what the model computes.
+    torch::NoGradGuard no_grad;
+    result.score = deeplift_score(call_model(model, input.detach()), target, input.size(0));
+    result.reference_score = deeplift_score(
+        call_model(model, (shared ? baseline.narrow(0, 0, 1) : baseline).detach()), target,
+        input.size(0));
+    return result;
   } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
     std::vector<DeepLiftLayer> layers;
     std::string unsupported;
@@ -408,11 +419,17 @@ Attribution deeplift_checked(const char* fn, Model&& model, const torch::Tensor&
 ///   custom child) runs whole, inside a scope in which every `rar::nn` activation applies the
 ///   rescale rule: the reference first (its activation calls are recorded), then the input
 ///   (each call, in the same order, uses the recorded reference activations). The model's
-///   nonlinearities must be `rar::nn` ones: a `torch::nn` activation in its module tree, a
-///   TorchScript model, or a forward that calls no `rar::nn` activation raises an error.
+///   nonlinearities must be `rar::nn` ones: a `torch::nn` activation in its module tree, or a
+///   forward that calls no `rar::nn` activation, raises an error.
 ///   `rar::nn::functional::max_pool2d`, `layer_norm`, `softmax`, `mul` and `matmul` get exact
 ///   rules there (`rar/nn/layers.hpp`); `torch::max_pool2d` and the other torch operations pass
 ///   the plain gradient, and the completeness check refuses the map where that breaks it.
+/// - A TorchScript model (`rar::ScriptModel`, in eval mode) runs as its scope-aware twin
+///   (`ScriptModel::scope_aware`): the graph's `aten::relu`, `leaky_relu`, `elu`, `sigmoid`,
+///   `tanh`, `softplus`, `gelu`, `silu`, `max_pool2d`, `softmax` and `layer_norm` call rar's
+///   operators, and F(x), F(x′) of the completeness check come from the model itself. Other
+///   nonlinear operators (`aten::mul` of two input-dependent tensors, `aten::matmul` in
+///   attention, ...) pass the plain gradient and the check refuses the map where that breaks it.
 ///
 /// Costs two forwards (input and reference) and one backward over N rows; a reference shared by
 /// all samples (the default zeros, or a baseline broadcast over the batch) runs as one row. The

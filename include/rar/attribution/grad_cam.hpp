@@ -195,10 +195,10 @@ std::function<torch::Tensor(const torch::Tensor&)> relu_switchable(const char* f
   constexpr const char* what = "guided backprop modifies the backward pass of every ReLU";
   using D = std::decay_t<M>;
   if constexpr (rar::nn::detail::is_torchscript_v<D>) {
-    TORCH_CHECK(false, fn, ": the ", part,
-                " is a TorchScript model, whose ReLUs are TorchScript operators that rar cannot "
-                "switch; build it in C++ with rar::nn::ReLU");
-    return {};
+    (void)part;
+    // The twin's aten::relu calls are rar::relu, which guided backprop's scope switches.
+    auto twin = model.scope_aware();
+    return [twin](const torch::Tensor& x) { return twin(x); };
   } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
     torch::nn::Sequential twin =
         rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::relu);

@@ -40,10 +40,9 @@ torch::Tensor modified_relu_gradient(const char* fn, Model& model, const torch::
   constexpr const char* what = "it modifies the backward pass of every ReLU";
   using D = std::decay_t<Model>;
   if constexpr (rar::nn::detail::is_torchscript_v<D>) {
-    TORCH_CHECK(false, fn,
-                ": TorchScript models are not supported: their ReLUs are TorchScript operators "
-                "that rar cannot switch; build the model in C++ with rar::nn::ReLU");
-    return {};
+    // The twin's aten::relu calls are rar::relu, which the scope switches.
+    auto twin = model.scope_aware();
+    return scoped_relu_gradient(fn, twin, input, options, rule);
   } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
     torch::nn::Sequential twin =
         rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::relu);
@@ -63,7 +62,9 @@ torch::Tensor modified_relu_gradient(const char* fn, Model& model, const torch::
 /// Matches Captum 0.7's `GuidedBackprop(model).attribute(x, target)`: only ReLUs are changed
 /// (LeakyReLU, ELU, Sigmoid, Tanh and Softplus keep their own derivatives). Works on any model
 /// whose ReLUs are `rar::nn::ReLU` (or `rar::nn::functional::relu`), and on a
-/// `torch::nn::Sequential` whose ReLUs are direct `torch::nn::ReLU` children. Inside a smooth
+/// `torch::nn::Sequential` whose ReLUs are direct `torch::nn::ReLU` children, and on a
+/// TorchScript model (`rar::ScriptModel`, whose `aten::relu` calls its scope-aware twin routes
+/// through `rar::relu`). Inside a smooth
 /// surrogate (`rar::smooth_surrogate`) the softplus slope σ(βz) replaces 1[z > 0], so the map is
 /// differentiable with `create_graph`.
 ///

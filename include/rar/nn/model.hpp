@@ -23,7 +23,8 @@ template <class M, class = void>
 struct is_torchscript : std::false_type {};
 template <class M>
 struct is_torchscript<M, std::void_t<typename M::rar_torchscript_tag>> : std::true_type {};
-/// True for `rar::ScriptModel`: its activations are TorchScript operators that no scope sees.
+/// True for `rar::ScriptModel`: its activations are TorchScript operators that no scope sees
+/// until the model is routed through rar's operators (`rar::ScriptModel::scope_aware`).
 template <class M>
 inline constexpr bool is_torchscript_v = is_torchscript<std::decay_t<M>>::value;
 

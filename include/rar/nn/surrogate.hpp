@@ -94,9 +94,13 @@ using surrogate_storage_t =
 /// Works on any model whose ReLUs are `rar::nn` activations (custom modules, residual
 /// networks, lambdas calling `rar::nn::functional::relu`), and on a `torch::nn::Sequential`
 /// whose activations are direct `torch::nn` children (they are swapped for `rar::nn` twins in
-/// a Sequential that shares every other child). A `torch::nn` ReLU inside a custom module, a
-/// TorchScript model, or a model that calls no `rar::nn` activation raises an error: their
-/// surrogate would keep the ReLU's zero curvature and the attack would be silently weak.
+/// a Sequential that shares every other child). On a TorchScript model (`rar::ScriptModel`) it
+/// runs the model's scope-aware twin (`ScriptModel::scope_aware`: the same weights, the graph's
+/// `aten::relu`, `leaky_relu`, ... routed through rar's operators). A `torch::nn` ReLU inside a
+/// custom module, a TorchScript model that calls a kinked operator rar does not route
+/// (`aten::relu6`, `hardtanh`, `prelu`, `clamp`, ...), or a model that calls no `rar::nn`
+/// activation raises an error: their surrogate would keep the kink's zero curvature and the
+/// attack would be silently weak.
 ///
 /// The surrogate holds module holders and shared pointers by value (sharing the weights) and
 /// other lvalue models by reference (keep them alive); it may be called from several threads
@@ -119,11 +123,20 @@ auto smooth_surrogate(Model&& model, double beta) {
   constexpr const char* what =
       "the surrogate must smooth every ReLU, or the attack differentiates a zero curvature";
   using D = std::decay_t<Model>;
-  static_assert(!rar::nn::detail::is_torchscript_v<D>,
-                "rar::smooth_surrogate: TorchScript models are not supported: their activations "
-                "are TorchScript operators that rar cannot smooth; export a model whose ReLUs are "
-                "softplus, or build it in C++ with rar::nn activations");
-  if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
+  if constexpr (rar::nn::detail::is_torchscript_v<D>) {
+    // The twin shares the weights and calls rar::relu, ..., which the scope smooths.
+    auto twin = model.scope_aware();
+    const auto& kinked = twin.kinked_operators();
+    if (!kinked.empty()) {
+      std::string names;
+      for (const auto& k : kinked) names += (names.empty() ? "" : ", ") + k;
+      TORCH_CHECK(false, fn, ": the TorchScript model calls ", names,
+                  ", which the surrogate cannot smooth; ", what,
+                  ". Export the model with ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh or "
+                  "Softplus activations and max pooling");
+    }
+    return SmoothSurrogate<decltype(twin)>(std::move(twin), beta);
+  } else if constexpr (std::is_same_v<D, torch::nn::Sequential>) {
     torch::nn::Sequential twin =
         rar::nn::detail::with_rar_activations(fn, model, what, rar::nn::detail::Sees::nonsmooth);
     rar::nn::detail::check_no_torch_activations(fn, twin, what, rar::nn::detail::Sees::nonsmooth);

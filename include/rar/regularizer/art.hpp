@@ -240,16 +240,9 @@ inline auto art(const ARTOptions& options = {}) {
     detail::check_labelled_batch(fn, x, y);
     detail::check_in_clip_range(fn, "x", x, options.ball());
     const uint64_t index = calls.next();
-    using M = std::remove_reference_t<decltype(model)>;
     if (options.surrogate_beta() > 0) {
-      if constexpr (rar::nn::detail::is_torchscript_v<M>) {
-        TORCH_CHECK(false, fn, ": surrogate_beta needs a model with rar::nn activations; a "
-                    "TorchScript model cannot be smoothed, got surrogate_beta = ",
-                    options.surrogate_beta());
-      } else {
-        auto smooth = smooth_surrogate(model, options.surrogate_beta());
-        return detail::art_loss(fn, model, smooth, x, y, options, index);
-      }
+      auto smooth = smooth_surrogate(model, options.surrogate_beta());
+      return detail::art_loss(fn, model, smooth, x, y, options, index);
     }
     return detail::art_loss(fn, model, model, x, y, options, index);
   });
