@@ -11,6 +11,7 @@
 /// @endcode
 
 #include <rar/nn/activation.hpp>
+#include <rar/nn/attention.hpp>
 #include <rar/nn/functional.hpp>
 #include <rar/nn/layers.hpp>
 #include <rar/nn/model.hpp>

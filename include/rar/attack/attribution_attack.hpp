@@ -21,6 +21,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -165,9 +166,11 @@ struct AttributionAttackOptions {
   /// must match central differences of the map itself. An explainer that ignores
   /// `create_graph` (its gradients detached, so the attack's gradient only flows through the
   /// (x − x′) factor of IG) fails it with an error; the attack would silently be weaker than
-  /// the random-sign baseline. Costs about six calls of the method on one sample. Runs on
-  /// float64 inputs only: in float32 the differences are too coarse near max-pool kinks to
-  /// decide without false refusals (check a float32 setup once in float64).
+  /// the random-sign baseline. Costs about six calls of the method on one sample, on float64
+  /// inputs only: in float32 the differences are too coarse near max-pool kinks to decide
+  /// without false refusals. In every dtype, where the surrogate has parameters that require
+  /// grad, a map computed with `create_graph` must also depend on them (one more call and a
+  /// backward): an explainer that detaches its gradients fails that in float32 too.
   RAR_ARG(bool, check_gradient) = true;
 };
 
@@ -371,6 +374,38 @@ void check_map_gradient(const char* fn, Surrogate& surrogate, Method& method,
                 "rar::IGOptions().create_graph), or the attack misses the map's curvature and is "
                 "weak; AttributionAttackOptions().check_gradient(false) skips this check");
   }
+}
+
+/// Refuses an explainer that ignores `create_graph`, in any dtype, where the surrogate has
+/// parameters that require grad: a map computed with `create_graph` depends on the weights
+/// through its input gradients, so the graph of Σ w ⊙ a must reach at least one of them; the
+/// map of an explainer that detaches its gradients reaches none (its only dependence is the
+/// explicit one on x, IG's (x − x′) factor). Unlike the finite-difference check, this needs no
+/// precision, so it also runs in float32, the common case. One call of the method on one
+/// sample, and one backward.
+template <class Surrogate, class Method>
+void check_map_graph_reaches_parameters(const char* fn, Surrogate& surrogate, Method& method,
+                                        const torch::Tensor& x0, const torch::Tensor& target) {
+  std::vector<torch::Tensor> params;
+  for (const torch::Tensor& p : model_parameters(surrogate))
+    if (p.requires_grad()) params.push_back(p);
+  if (params.empty()) return;  // nothing to reach: the finite-difference check decides
+  torch::AutoGradMode grad_mode(true);
+  const torch::Tensor x = x0.slice(0, 0, 1).detach().requires_grad_(true);
+  const torch::Tensor a = call_method(fn, method, surrogate, x, target.slice(0, 0, 1), true,
+                                      "surrogate");
+  if (!a.requires_grad()) return;  // reported by attack_direction with its own message
+  const auto grads = torch::autograd::grad({a.sum()}, params, {}, false, false,
+                                           /*allow_unused=*/true);
+  const bool reaches =
+      std::any_of(grads.begin(), grads.end(), [](const torch::Tensor& g) { return g.defined(); });
+  TORCH_CHECK(reaches, fn,
+              ": the surrogate's map, computed with create_graph = true, does not depend on the "
+              "surrogate's parameters, so its input gradients were detached. Does the method "
+              "ignore create_graph? With create_graph = true it must build its input gradients "
+              "with create_graph (e.g. pass it on to rar::IGOptions().create_graph), or the "
+              "attack misses the map's curvature and is weak; "
+              "AttributionAttackOptions().check_gradient(false) skips this check");
 }
 
 /// The real model's prediction (argmax of its output `[N, C]`), without a graph.
@@ -650,12 +685,16 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
   if (ascends) detail::check_surrogate_has_curvature(fn, model, surrogate, x0, y);
   const torch::Tensor idx = (prediction == y).nonzero().select(1, 0);
   const int64_t m = idx.size(0);
-  // float32 differences are too coarse near the kinks of max-pools to decide safely (false
-  // refusals were seen on briefly trained CNNs), so the check runs on float64 inputs.
-  if (ascends && m > 0 && options.check_gradient() && input.scalar_type() == torch::kDouble) {
-    const torch::Tensor first = idx.slice(0, 0, 1);  // the check uses one attacked sample
-    detail::check_map_gradient(fn, surrogate, method, x0.index_select(0, first),
-                               y.index_select(0, first), options.ball());
+  // Whether the map's graph reaches the surrogate's weights decides in any dtype; float32
+  // differences are too coarse near the kinks of max-pools to decide safely (false refusals
+  // were seen on briefly trained CNNs), so the finite-difference check runs on float64 inputs.
+  if (ascends && m > 0 && options.check_gradient()) {
+    const torch::Tensor first = idx.slice(0, 0, 1);  // the checks use one attacked sample
+    detail::check_map_graph_reaches_parameters(fn, surrogate, method, x0.index_select(0, first),
+                                               y.index_select(0, first));
+    if (input.scalar_type() == torch::kDouble)
+      detail::check_map_gradient(fn, surrogate, method, x0.index_select(0, first),
+                                 y.index_select(0, first), options.ball());
   }
 
   torch::Tensor adversarial = x0.clone();

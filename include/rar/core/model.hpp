@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace rar {
 namespace detail {
@@ -36,6 +37,34 @@ template <class T>
 struct shared_ptr_to_module : std::false_type {};
 template <class T>
 struct shared_ptr_to_module<std::shared_ptr<T>> : has_tensor_forward<T> {};
+
+template <class M, class = void>
+struct has_parameters : std::false_type {};
+template <class M>
+struct has_parameters<M, std::void_t<decltype(std::declval<const M&>().parameters())>>
+    : std::true_type {};
+
+/// The parameters of a model, when it has any that rar can see: a module (holder, shared
+/// pointer or object), or any type with a `parameters()` member (`rar::ScriptModel`, a smooth
+/// surrogate); empty for plain callables.
+template <class M>
+std::vector<torch::Tensor> model_parameters(const M& model) {
+  using D = std::decay_t<M>;
+  if constexpr (is_module_holder_v<D>) {
+    return model.is_empty() ? std::vector<torch::Tensor>{} : model->parameters();
+  } else if constexpr (is_shared_ptr<D>::value) {
+    if constexpr (std::is_base_of_v<torch::nn::Module, typename D::element_type>)
+      return model ? model->parameters() : std::vector<torch::Tensor>{};
+    else
+      return {};
+  } else if constexpr (has_parameters<D>::value) {
+    std::vector<torch::Tensor> out;
+    for (const torch::Tensor& p : model.parameters()) out.push_back(p);
+    return out;
+  } else {
+    return {};
+  }
+}
 
 }  // namespace detail
 

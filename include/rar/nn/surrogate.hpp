@@ -14,6 +14,7 @@
 #include <rar/nn/scope.hpp>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace rar {
 
@@ -54,6 +55,12 @@ class SmoothSurrogate {
   /// The softplus sharpness β.
   /// @return β
   double beta() const noexcept { return beta_; }
+
+  /// The wrapped model's parameters (shared, not copies; empty for a plain callable).
+  /// @return the parameter tensors
+  std::vector<torch::Tensor> parameters() const {
+    return rar::detail::model_parameters(unwrap());
+  }
 
  private:
   decltype(auto) unwrap() const {
