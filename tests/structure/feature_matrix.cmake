@@ -18,8 +18,10 @@ set(missing "")
 foreach(n IN LISTS names)
   string(REGEX REPLACE "^`rar::" "" n "${n}")
   string(REGEX REPLACE "^.*::" "" last "${n}")
-  # A declaration: `name(` after a type, `struct|class|using|enum class name`.
-  if(NOT all MATCHES "[ *&>]${last}\\(" AND NOT all MATCHES "(struct|class|using|enum class) ${last}[ ;{=]")
+  # A declaration: `name(` after a type, `struct|class|using|enum class name`, or a module
+  # holder `TORCH_MODULE(name)`.
+  if(NOT all MATCHES "[ *&>]${last}\\(" AND NOT all MATCHES "(struct|class|using|enum class) ${last}[ ;{=]"
+     AND NOT all MATCHES "TORCH_MODULE\\(${last}\\)")
     list(APPEND missing "rar::${n}")
   endif()
 endforeach()
