@@ -112,7 +112,7 @@ TEST_CASE("rar::nn::MultiheadAttention computes what torch::nn::MultiheadAttenti
     theirs->zero_grad();
   }
   // Without weights, the output alone.
-  CHECK_FALSE(std::get<1>(mine(q, q, q, {}, false)).defined());
+  CHECK_FALSE(std::get<1>(mine(q, q, q, torch::Tensor(), false)).defined());
 
   // LibTorch's initialization: zero biases, Xavier-uniform in_proj_weight.
   rar::nn::MultiheadAttention fresh(8, 2);
@@ -166,7 +166,7 @@ TEST_CASE("rar::nn::MultiheadAttention refuses what it does not support, naming 
       Contains("add_bias_kv"));
   rar::nn::MultiheadAttention attn(8, 2);
   const auto q = torch::randn({5, 3, 8});
-  CHECK_THROWS_WITH(attn(q, q, q, {}, true, torch::zeros({5, 2}, torch::kBool)),
+  CHECK_THROWS_WITH(attn(q, q, q, torch::Tensor(), true, torch::zeros({5, 2}, torch::kBool)),
                     Contains("attn_mask must be [5, 5]"));
   CHECK_THROWS_WITH(attn(q, q, q, torch::zeros({3, 2}, torch::kBool)),
                     Contains("key_padding_mask must be [3, 5]"));
