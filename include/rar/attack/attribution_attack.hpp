@@ -271,7 +271,9 @@ void check_surrogate_has_curvature(const char* fn, Model& model, Surrogate& surr
     const auto hv = torch::autograd::grad({(g * v).sum()}, {x}, {}, false, false, /*allow_unused=*/true)[0];
     curved = hv.defined() && hv.abs().max().template item<double>() > 0;
   }
-  if (curved) return;
+  // A flat map (no gradient at all, e.g. a model with zero weights) gives the attack nothing
+  // to climb either way; only a map with a gradient but no curvature is the silent weak case.
+  if (curved || g.abs().max().template item<double>() == 0) return;
   bool same = model_identity(model) == model_identity(surrogate);
   if (!same) {
     torch::NoGradGuard no_grad;

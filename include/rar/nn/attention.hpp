@@ -31,9 +31,11 @@ namespace nn {
 /// `torch::nn::MultiheadAttention` passes plain gradients and the completeness check refuses
 /// the map.
 ///
-/// Masked positions (a boolean `attn_mask` or `key_padding_mask`) get the logit −10⁹ instead of
-/// −∞, so that DeepLIFT's softmax rule stays finite; their weight is exactly 0 either way,
-/// except in a row whose every position is masked (torch gives NaN, this module a uniform row).
+/// Masked positions (a boolean `attn_mask` or `key_padding_mask`: true means not allowed, as
+/// PyTorch documents; LibTorch 1.13's C++ module instead adds a boolean `attn_mask` as 0/1) get
+/// the logit −10⁹ instead of −∞, so that DeepLIFT's softmax rule stays finite; their weight is
+/// exactly 0 either way, except in a row whose every position is masked (torch gives NaN, this
+/// module a uniform row).
 /// `kdim`/`vdim` other than `embed_dim`, `add_bias_kv` and `add_zero_attn` are refused.
 /// Dropout on the weights applies in training mode, as in torch.
 ///
