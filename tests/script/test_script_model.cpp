@@ -11,6 +11,7 @@
 
 #include "support/models.hpp"
 #include "support/reference.hpp"
+#include "support/residual.hpp"
 
 #include <filesystem>
 #include <random>
@@ -31,9 +32,10 @@ const rar::test::Reference& python() {
 
 const std::string kModelPath = rar::test::data_path("script_model.pt");
 
-// A fresh copy of the exported module for each test (a ScriptModel's copies share state).
-rar::ScriptModel load_script() {
-  rar::ScriptModel net = rar::ScriptModel::load(kModelPath);
+// A fresh copy of an exported module (default: the CNN) in eval mode, for each test (a
+// ScriptModel's copies share state).
+rar::ScriptModel load_script(const std::string& path = kModelPath) {
+  rar::ScriptModel net = rar::ScriptModel::load(path);
   net.eval();
   return net;
 }
@@ -376,11 +378,6 @@ TEST_CASE("ScriptModel rejects missing files, non-TorchScript files and non-tens
 
 namespace {
 
-const rar::test::Reference& captum_residual() {
-  static const rar::test::Reference ref(rar::test::data_path("residual_reference.txt"));
-  return ref;
-}
-
 // A TorchScript module written in C++ (TorchScript source): [N, 1, 4, 4] -> [N, 3] with the
 // hidden layer `body` (which sees h = flatten(x) @ w1ᵀ + b1) and a linear head.
 torch::jit::Module script_module(const std::string& body, uint64_t seed = 5) {
@@ -407,13 +404,12 @@ bool graph_calls(const torch::jit::Module& m, const std::string& kind) {
 TEST_CASE("DeepLIFT, guided backprop and deconvolution on TorchScript exports of a residual "
           "network match Captum on the eager network",
           "[script][deeplift][captum]") {
-  const auto& ref = captum_residual();
+  const auto& ref = rar::test::residual_reference();
   const auto x = ref.tensor("residual.input");
   const auto y = ref.labels("residual.target");
   for (const char* file : {"script_residual.pt", "traced_residual.pt"}) {
     INFO(file);
-    auto net = rar::ScriptModel::load(rar::test::data_path(file));
-    net.eval();
+    auto net = load_script(rar::test::data_path(file));
     REQUIRE(max_rel_diff(net(x), ref.tensor("residual.output")) < 1e-13);
     // Three rounds: TorchScript's executor profiles the first runs and optimizes the later
     // ones; the routed operators must survive both.
@@ -452,11 +448,10 @@ TEST_CASE("DeepLIFT, guided backprop and deconvolution on TorchScript exports of
 TEST_CASE("smooth_surrogate of a TorchScript export is the network written with softplus, and "
           "follows the model's weights and mode",
           "[script][surrogate]") {
-  const auto& ref = captum_residual();
+  const auto& ref = rar::test::residual_reference();
   const auto x = ref.tensor("residual.input");
   const auto y = ref.labels("residual.target");
-  auto net = rar::ScriptModel::load(rar::test::data_path("script_residual.pt"));
-  net.eval();
+  auto net = load_script(rar::test::data_path("script_residual.pt"));
   for (int beta : {1, 10}) {
     INFO("beta " << beta);
     auto smooth = rar::smooth_surrogate(net, static_cast<double>(beta));
@@ -622,8 +617,7 @@ TEST_CASE("A TorchScript ResNet: DeepLIFT and guided backprop match Captum, the 
           "random-sign",
           "[script][deeplift][attack][captum]") {
   static const rar::test::Reference ref(rar::test::data_path("script_resnet_reference.txt"));
-  auto net = rar::ScriptModel::load(rar::test::data_path("script_resnet.pt"));
-  net.eval();
+  auto net = load_script(rar::test::data_path("script_resnet.pt"));
   const auto x = ref.tensor("resnet.input");
   const auto y = ref.labels("resnet.target");
   REQUIRE(max_rel_diff(net(x), ref.tensor("resnet.output")) < 1e-13);
