@@ -23,6 +23,6 @@
 #include <rar/attribution/lrp.hpp>
 #include <rar/attribution/perturbation.hpp>
 #include <rar/attribution/quadrature.hpp>
-#include <rar/attribution/score.hpp>
+#include <rar/core/score.hpp>
 #include <rar/attribution/shapley_value_sampling.hpp>
 #include <rar/attribution/smooth_grad.hpp>

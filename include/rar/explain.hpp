@@ -13,6 +13,7 @@
 #include <rar/core/explainer.hpp>
 #include <rar/explain/blur_ig.hpp>
 #include <rar/explain/cam.hpp>
+#include <rar/explain/explainer.hpp>
 #include <rar/explain/explainers.hpp>
 #include <rar/explain/guided_ig.hpp>
 #include <rar/explain/lime.hpp>

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// The `rar::nn` area: drop-in activations that rar's methods can switch (DeepLIFT's rescale
-/// rule, softplus surrogates, guided backprop), their functional forms, the transformer
+/// rule, the smooth surrogate, guided backprop), their functional forms, the transformer
 /// operations DeepLIFT sees (LayerNorm, softmax, products, attention, max pooling) and the scopes.
 ///
 /// Example:

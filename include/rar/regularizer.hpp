@@ -3,7 +3,7 @@
 /// Robust Attribution Regularization as composable loss terms: cross_entropy, ig_norm,
 /// ig_sum_norm, ig_sum, adversarial, input_gradient_norm, and the successor terms ssr, art and
 /// attribution_alignment, and the distributional-robustness objective distributional_ig;
-/// rar::Split takes the robust-IG terms to a hidden layer.
+/// rar::Split (rar/core/split.hpp) takes the robust-IG terms to a hidden layer.
 
 #include <rar/regularizer/adversarial.hpp>
 #include <rar/regularizer/alignment.hpp>

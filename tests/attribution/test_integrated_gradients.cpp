@@ -254,9 +254,9 @@ TEST_CASE("attribution methods leave the model's mode, flags and gradients untou
     rar::saliency(net, x, rar::GradientOptions().target(y));
     rar::gradient_x_input(net, x, rar::GradientOptions().target(y));
     if (!training) rar::deeplift(net, x, rar::DeepLiftOptions().target(y));
-    rar::smooth_grad(net, [&](auto& m, const torch::Tensor& in) {
-      return rar::saliency(m, in, rar::GradientOptions().target(y));
-    }, x, rar::SmoothGradOptions().samples(3));
+    rar::smooth_grad(net, [&](auto& m, const torch::Tensor& in, const torch::Tensor& t, bool) {
+      return rar::saliency(m, in, rar::GradientOptions().target(t));
+    }, x, rar::SmoothGradOptions().samples(3).target(y));
     CHECK(rar::test::ModuleState(*net) == before);
   }
 }

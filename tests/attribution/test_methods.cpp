@@ -279,11 +279,11 @@ TEST_CASE("smooth_grad of saliency on a linear model is the weight, with zero va
   torch::manual_seed(22);
   const auto x = torch::randn({4, 5}, torch::kDouble);
   const auto y = torch::tensor({0, 2, 1, 1});
-  auto sal = [&](auto& m, const torch::Tensor& in) {
-    return rar::saliency(m, in, rar::GradientOptions().target(y));
+  auto sal = [](auto& m, const torch::Tensor& in, const torch::Tensor& t, bool) {
+    return rar::saliency(m, in, rar::GradientOptions().target(t));
   };
   const auto w = model->weight.detach().index_select(0, y);
-  const auto opts = rar::SmoothGradOptions().samples(7).stddev(0.5);
+  const auto opts = rar::SmoothGradOptions().samples(7).stddev(0.5).target(y);
   auto sq = opts, var = opts;
   CHECK(max_rel_diff(rar::smooth_grad(model, sal, x, opts), w) < 1e-14);
   CHECK(max_rel_diff(rar::smooth_grad(model, sal, x, sq.kind(rar::NoiseKind::smoothgrad_sq)), w * w) < 1e-14);
@@ -293,7 +293,9 @@ TEST_CASE("smooth_grad of saliency on a linear model is the weight, with zero va
 TEST_CASE("smooth_grad of a quadratic model has the expected mean and variance", "[smoothgrad]") {
   // f(x) = Σ x², saliency 2(x + ε): E = 2x, E[(2(x+ε))²] = 4(x² + σ²), Var = 4σ².
   auto model = [](const torch::Tensor& x) { return (x * x).sum(1); };
-  auto sal = [](auto& m, const torch::Tensor& in) { return rar::saliency(m, in); };
+  auto sal = [](auto& m, const torch::Tensor& in, const torch::Tensor&, bool) {
+    return rar::saliency(m, in);
+  };
   const auto x = torch::tensor({{0.5, -1.0, 2.0}}, torch::kDouble);
   const double sigma = 0.3;
   const auto opts = rar::SmoothGradOptions().samples(4000).stddev(sigma).seed(5);
@@ -309,7 +311,7 @@ TEST_CASE("smooth_grad of a quadratic model has the expected mean and variance",
 TEST_CASE("smooth_grad is reproducible under a seed and rejects bad options", "[smoothgrad][errors]") {
   auto model = rar::test::smooth_mlp(4, 6, 2);
   const auto x = torch::randn({3, 4}, torch::kDouble);
-  auto sal = [](auto& m, const torch::Tensor& in) {
+  auto sal = [](auto& m, const torch::Tensor& in, const torch::Tensor&, bool) {
     return rar::saliency(m, in, rar::GradientOptions().target(torch::tensor(1)));
   };
   const auto a = rar::smooth_grad(model, sal, x, rar::SmoothGradOptions().samples(5).seed(3));

@@ -511,7 +511,8 @@ TEST_CASE("perturbation explainers take the call's target, refuse create_graph a
 
   const auto options = rar::MaxSensitivityOptions().radius(0.05).samples(3).seed(2);
   const auto sens = rar::max_sensitivity(net, occ, x, y, options);
-  auto by_hand = [&](torch::nn::Sequential& m, const torch::Tensor& in, const torch::Tensor& t) {
+  auto by_hand = [&](torch::nn::Sequential& m, const torch::Tensor& in, const torch::Tensor& t,
+                     bool) {
     return rar::occlusion(m, in, rar::OcclusionOptions({2, 3, 3}).strides({2}).target(t));
   };
   CHECK(sens.equal(rar::max_sensitivity(net, by_hand, x, y, options)));
@@ -568,8 +569,8 @@ TEST_CASE("perturbation methods reject bad input with messages naming the argume
   CHECK_THROWS_WITH(rar::occlusion(net, x, rar::OcclusionOptions({1, 3, 3}).strides({0}).target(y)),
                     Contains("rar::occlusion: strides must be >= 1, got [0, 0, 0]"));
   CHECK_THROWS_WITH(rar::occlusion(net, x, rar::OcclusionOptions({1, 3, 3}).target(torch::tensor({2, 0, 4}))),
-                    Contains("rar::occlusion: target class indices must lie in [0, 4) for a model with 4 "
-                             "outputs, got values in [0, 4]"));
+                    Contains("rar::occlusion: target class indices must lie in [0, 4), got values in "
+                             "[0, 4] (the model has 4 outputs)"));
   CHECK_THROWS_WITH(rar::occlusion(net, x, rar::OcclusionOptions({1, 3, 3}).target(torch::tensor({2, 0}))),
                     Contains("rar::occlusion: target must be 0-dim or of shape [3]"));
   CHECK_THROWS_WITH(rar::occlusion(net, x, rar::OcclusionOptions({1, 3, 3}).perturbations_per_eval(-1)),

@@ -142,7 +142,7 @@ TEST_CASE("IG and SmoothGrad under the batching rule equal one batch", "[batchin
   at::Generator gen = rar::seeded_generator(3);
   torch::Tensor sum = torch::zeros_like(x);
   for (int s = 0; s < 8; ++s) {
-    const torch::Tensor noisy = x + 0.2 * rar::detail::normal_like(gen, x);
+    const torch::Tensor noisy = x + 0.2 * rar::normal_like(gen, x);
     sum += rar::integrated_gradients(model, noisy, rar::IGOptions().target(y).steps(10));
   }
   CHECK(torch::allclose(stacked, sum / 8, 1e-13, 1e-15));

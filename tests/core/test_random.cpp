@@ -50,7 +50,7 @@ TEST_CASE("seeded_generator gives one reproducible stream per (seed, index)", "[
     CHECK(std::abs(corr) < 0.1);
   }
   // The old detail name is the same function.
-  CHECK(draw(rar::detail::seeded_generator(11, 2)).equal(b));
+  CHECK(draw(rar::seeded_generator(11, 2)).equal(b));
 }
 
 TEST_CASE("normal_like and uniform_like draw in float64 on the CPU, then cast and move",

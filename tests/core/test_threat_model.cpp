@@ -130,7 +130,7 @@ TEST_CASE("each block is validated once: the message names the function, the fie
                     Contains("rar::adversarial: epsilon must be finite and >= 0, got -1"));
   CHECK_THROWS_WITH(rar::input_gradient_norm(rar::InputGradientOptions().clip_min(1).clip_max(0)),
                     Contains("rar::input_gradient_norm: clip_min must be <= clip_max"));
-  const auto identity = [](auto&, const torch::Tensor& in) { return in; };
+  const auto identity = [](auto&, const torch::Tensor& in, const torch::Tensor&, bool) { return in; };
   CHECK_THROWS_WITH(
       rar::max_sensitivity(net, identity, x, rar::MaxSensitivityOptions().radius(inf)),
       Contains("rar::max_sensitivity: radius must be finite and >= 0, got inf"));

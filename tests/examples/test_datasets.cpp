@@ -5,7 +5,7 @@
 #include "support/fixtures.hpp"
 #include "support/image.hpp"
 
-#include <rar/detail/random.hpp>
+#include <rar/core/random.hpp>
 
 #include <catch2/catch.hpp>
 #include "support/skip.hpp"
@@ -373,12 +373,12 @@ TEST_CASE("Flower-17 loader splits 72 / 8 per class in file order", "[examples][
 
 TEST_CASE("augment_batch crops windows of the padded image, flips, and follows the seed",
           "[examples][flower]") {
-  const auto images = torch::rand({16, 3, 10, 12}, rar::detail::seeded_generator(3));
-  auto gen = rar::detail::seeded_generator(11);
+  const auto images = torch::rand({16, 3, 10, 12}, rar::seeded_generator(3));
+  auto gen = rar::seeded_generator(11);
   CHECK(
       augment_batch(images, gen, AugmentOptions().padding(0).horizontal_flip(false)).equal(images));
 
-  auto a = rar::detail::seeded_generator(5), b = rar::detail::seeded_generator(5);
+  auto a = rar::seeded_generator(5), b = rar::seeded_generator(5);
   const auto out = augment_batch(images, a, AugmentOptions().padding(3));
   CHECK(out.sizes() == images.sizes());
   CHECK(out.equal(augment_batch(images, b, AugmentOptions().padding(3))));
@@ -400,7 +400,7 @@ TEST_CASE("augment_batch crops windows of the padded image, flips, and follows t
   CHECK(flipped > 0);
   CHECK(flipped < 16);
 
-  auto c = rar::detail::seeded_generator(5);
+  auto c = rar::seeded_generator(5);
   const auto flips_only = augment_batch(images, c, AugmentOptions().padding(0));
   for (int64_t i = 0; i < 16; ++i)
     CHECK((flips_only[i].equal(images[i]) || flips_only[i].equal(images[i].flip({2}))));
@@ -411,7 +411,7 @@ TEST_CASE("augment_batch crops windows of the padded image, flips, and follows t
 TEST_CASE("write_image round-trips PNG exactly and writes atomically", "[examples][image]") {
   TempDir tmp;
   const auto rgb =
-      torch::randint(0, 256, {3, 7, 5}, rar::detail::seeded_generator(1)).to(torch::kFloat) / 255;
+      torch::randint(0, 256, {3, 7, 5}, rar::seeded_generator(1)).to(torch::kFloat) / 255;
   write_image(tmp / "sub/dir/rgb.png", rgb);
   CHECK(read_image(tmp / "sub/dir/rgb.png").equal(rgb));
   CHECK(!fs::exists(tmp / "sub/dir/rgb.png.tmp"));

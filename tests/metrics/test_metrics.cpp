@@ -451,7 +451,7 @@ TEMPLATE_TEST_CASE("max_sensitivity is 0 for a linear model with saliency and ma
   torch::manual_seed(0);
   const torch::Tensor x = torch::randn({4, 6}, dtype) + 1.0;
   const torch::Tensor y = torch::tensor({0, 1, 2, 1}, torch::kLong);
-  const auto saliency = [&](auto& model, const torch::Tensor& input) {
+  const auto saliency = [&](auto& model, const torch::Tensor& input, const torch::Tensor&, bool) {
     return rar::saliency(model, input, rar::GradientOptions().target(y));
   };
 
@@ -481,14 +481,14 @@ TEMPLATE_TEST_CASE("max_sensitivity is 0 for a linear model with saliency and ma
   SECTION("quadratic score: Φ(x) = 2x, so the value is max_s ||δ_s|| / ||x||") {
     // The model's output is already [N]: the score is Σ x², its gradient 2x.
     const auto square = [](const torch::Tensor& input) { return (input * input).sum(1); };
-    const auto plain = [](auto& model, const torch::Tensor& input) {
+    const auto plain = [](auto& model, const torch::Tensor& input, const torch::Tensor&, bool) {
       return rar::saliency(model, input);
     };
     for (rar::Norm norm : {rar::Norm::linf, rar::Norm::l2}) {
       const auto opts = rar::MaxSensitivityOptions().radius(0.05).samples(7).seed(11).norm(norm);
       const torch::Tensor sens = rar::max_sensitivity(square, plain, x, opts);
       // The same draws: a CPU generator seeded with `seed`, one [N, D] draw per sample.
-      at::Generator gen = rar::detail::seeded_generator(11);
+      at::Generator gen = rar::seeded_generator(11);
       torch::Tensor expected = torch::zeros({4}, torch::kDouble);
       const torch::Tensor x64 = x.to(torch::kDouble);
       for (int s = 0; s < 7; ++s) {
@@ -512,7 +512,7 @@ TEMPLATE_TEST_CASE("max_sensitivity is 0 for a linear model with saliency and ma
     CHECK_THROWS_WITH(
         rar::max_sensitivity(linear, saliency, x, rar::MaxSensitivityOptions().radius(-0.1)),
         Contains("rar::max_sensitivity: radius must be finite and >= 0, got -0.1"));
-    const auto wrong_rows = [](auto&, const torch::Tensor& input) { return input[0]; };
+    const auto wrong_rows = [](auto&, const torch::Tensor& input, const torch::Tensor&, bool) { return input[0]; };
     CHECK_THROWS_WITH(rar::max_sensitivity(linear, wrong_rows, x),
                       Contains("rar::max_sensitivity: method must return attributions [N, ...] "
                                "with N = 4, got [6]"));
@@ -535,7 +535,7 @@ TEST_CASE("parameter randomization: maps of a trained model change once its weig
   torch::manual_seed(41);
   const auto x = torch::rand({12, 16}, torch::kDouble);
   const auto y = torch::randint(2, {12}, torch::kLong);
-  auto ig = [](auto& m, const torch::Tensor& in, const torch::Tensor& t) {
+  auto ig = [](auto& m, const torch::Tensor& in, const torch::Tensor& t, bool) {
     return rar::integrated_gradients(m, in, rar::IGOptions().target(t).steps(16));
   };
   std::vector<torch::Tensor> before;

@@ -176,11 +176,6 @@ TEST_CASE("infidelity takes explainers and works on the residual network",
   const auto given = rar::infidelity(net, x, attr, opts);
   CHECK(torch::equal(rar::infidelity(net, explainer, x, opts), given));
   CHECK((given > 0).all().item<bool>());
-  // An older two-argument method works too.
-  auto method = [&](rar::test::Residual& m, const torch::Tensor& in) {
-    return rar::gradient_x_input(m, in, rar::GradientOptions().target(y));
-  };
-  CHECK(torch::equal(rar::infidelity(net, method, x, opts), given));
 }
 
 TEST_CASE("infidelity on CUDA matches the CPU", "[quality][infidelity][cuda]") {

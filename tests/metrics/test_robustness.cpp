@@ -184,7 +184,7 @@ TEST_CASE("continuity shifts the sample's minimum in along the last dimension",
   // An explainer that returns the input itself: Φ(τx) − Φ(x) = τx − x, so with normalise and abs
   // off the ratio is ‖τx − x‖₁ / ‖τx − x‖₂, computed here by hand for every shift.
   const auto x = torch::tensor({{{1.0, 2.0, 4.0, 8.0, 16.0}}});  // [1, 1, 5], minimum 1
-  const auto identity = [](auto&, const torch::Tensor& in) { return in.clone(); };
+  const auto identity = [](auto&, const torch::Tensor& in, const torch::Tensor&, bool) { return in.clone(); };
   const auto model = [](const torch::Tensor& in) { return in.flatten(1); };
   const auto opts = rar::ContinuityOptions().nr_steps(3).normalise(false).abs(false);
   // W = 5: dx = 11 / 3 = 3, shifts −2, 1, 4.
@@ -380,7 +380,7 @@ TEST_CASE("robustness metrics reject bad input", "[robustness]") {
                     Contains("rar::input_shifted_model") && Contains("bias"));
   // A method whose output does not match the input's per-row size for the perturbed rows.
   int calls = 0;
-  const auto flaky = [&calls](auto&, const torch::Tensor& in) {
+  const auto flaky = [&calls](auto&, const torch::Tensor& in, const torch::Tensor&, bool) {
     return ++calls == 1 ? in.clone() : in.flatten(1).narrow(1, 0, 5).clone();
   };
   CHECK_THROWS_WITH(

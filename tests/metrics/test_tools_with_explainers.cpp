@@ -1,5 +1,5 @@
 // max_sensitivity and the parameter-randomization test take any attribution method: explainers
-// from rar::explain, lambdas of the explainer signature, and the older method shapes.
+// from rar::explain and lambdas of the explainer signature.
 
 #include <rar/explain.hpp>
 #include <rar/metrics.hpp>
@@ -55,13 +55,9 @@ TEMPLATE_TEST_CASE("max_sensitivity runs saliency and integrated-gradients expla
     const auto expected =
         expected_sensitivity(x, opts, [](const torch::Tensor& p) { return 2 * p; });
     CHECK(torch::allclose(sens, expected, tol, 0));
-    // The target as an option, and the older two-argument method, give the same numbers.
+    // The target as an option gives the same numbers.
     CHECK(sens.equal(rar::max_sensitivity(square_model, rar::explain::saliency(), x,
                                           rar::MaxSensitivityOptions(opts).target(y))));
-    const auto old = [&](auto& m, const torch::Tensor& in) {
-      return rar::saliency(m, in, rar::GradientOptions().target(y));
-    };
-    CHECK(sens.equal(rar::max_sensitivity(square_model, old, x, opts)));
   }
   SECTION("integrated gradients: ‖(x + δ)² − x²‖ / ‖x²‖") {
     const auto ig = rar::explain::integrated_gradients(rar::IGOptions().steps(4));
@@ -123,7 +119,7 @@ TEST_CASE("parameter_randomization_test runs explainers and gives the numbers of
   };
   SECTION("integrated gradients") {
     const auto explainer = rar::explain::integrated_gradients(rar::IGOptions().steps(16));
-    const auto direct = [](auto& m, const torch::Tensor& in, const torch::Tensor& t) {
+    const auto direct = [](auto& m, const torch::Tensor& in, const torch::Tensor& t, bool) {
       return rar::integrated_gradients(m, in, rar::IGOptions().target(t).steps(16));
     };
     const auto steps = rar::parameter_randomization_test(net, explainer, x, y, opts);

@@ -7,34 +7,13 @@
 #include <catch2/catch.hpp>
 
 #include "support/models.hpp"
+#include "support/gradcheck.hpp"
 
 using rar::test::max_rel_diff;
 
 namespace {
 
-// Central difference of `f` w.r.t. a few entries of every parameter, against autograd.
-template <class F>
-void check_parameter_gradients(torch::nn::Module& net, F&& f, double tolerance) {
-  const auto params = net.parameters();
-  const torch::Tensor loss = f();
-  auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);
-  const double h = 1e-6;
-  torch::NoGradGuard no_grad;
-  for (size_t p = 0; p < params.size(); ++p) {
-    auto flat = params[p].view({-1});
-    const torch::Tensor g = grads[p].defined() ? grads[p].view({-1}) : torch::zeros_like(flat);
-    for (int64_t i = 0; i < flat.numel(); i += std::max<int64_t>(1, flat.numel() / 3)) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = f().template item<double>();
-      flat[i] = saved - h;
-      const double down = f().template item<double>();
-      flat[i] = saved;
-      INFO("parameter " << p << " entry " << i);
-      CHECK(g[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(tolerance).margin(1e-8));
-    }
-  }
-}
+using rar::test::check_parameter_gradients;
 
 // Per-sample cross-entropy and its input gradient at x.
 std::pair<torch::Tensor, torch::Tensor> loss_and_gradient(torch::nn::Sequential& net,
@@ -193,7 +172,8 @@ TEST_CASE("distributional_ig matches central differences in the parameters once 
                     .random_start(true)
                     .start_radius(0.02);
     // A fresh term per evaluation draws the same random start (stream (seed, 0)).
-    check_parameter_gradients(*net, [&] { return rar::distributional_ig(opts)(net, x, y); }, 1e-5);
+    check_parameter_gradients(*net, [&] { return rar::distributional_ig(opts)(net, x, y); }, 1e-6,
+                              1e-5);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/models.hpp"
+#include "support/gradcheck.hpp"
 
 #include <type_traits>
 #include <utility>
@@ -18,30 +19,11 @@ namespace nn = torch::nn;
 
 namespace {
 
-// Central differences of `f` w.r.t. a few entries of every tensor in `params`, against autograd.
+// Every parameter of head and tail must reach the term.
 template <class F>
-void check_parameter_gradients(const std::vector<torch::Tensor>& params, F&& f) {
-  const torch::Tensor loss = f();
-  const auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);
-  const double h = 1e-6;
-  torch::NoGradGuard no_grad;
-  int64_t checked = 0;
-  for (size_t p = 0; p < params.size(); ++p) {
-    auto flat = params[p].view({-1});
-    REQUIRE(grads[p].defined());  // every parameter of head and tail reaches the term
-    const torch::Tensor g = grads[p].reshape({-1});
-    for (int64_t i = 0; i < flat.numel(); i += std::max<int64_t>(1, flat.numel() / 3)) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = f().template item<double>();
-      flat[i] = saved - h;
-      const double down = f().template item<double>();
-      flat[i] = saved;
-      INFO("parameter " << p << " entry " << i);
-      CHECK(g[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-5).margin(1e-8));
-      ++checked;
-    }
-  }
+void check_head_tail_gradients(const std::vector<torch::Tensor>& params, F&& f) {
+  const int64_t checked = rar::test::check_parameter_gradients(
+      params, std::forward<F>(f), 1e-6, 1e-5, 1e-8, /*every_parameter_reached=*/true);
   CHECK(checked >= static_cast<int64_t>(params.size()));
 }
 
@@ -273,19 +255,19 @@ TEST_CASE("Layer RAR terms match central differences in the parameters of head a
   // locally constant in the parameters, so the term is a smooth function of them at this x′.
   SECTION("ig_norm") {
     auto opts = rar::IGNormOptions().epsilon(0.1).steps(6).inner_stride(2).attack_steps(3).lambda(0.7);
-    check_parameter_gradients(params, [&] {
+    check_head_tail_gradients(params, [&] {
       return rar::ig_norm(opts)(rar::Split{model.head, model.tail}, x, y);
     });
   }
   SECTION("ig_sum_norm") {
     auto opts = rar::IGSumNormOptions().epsilon(0.1).steps(6).inner_stride(3).attack_steps(3).beta(0.3);
-    check_parameter_gradients(params, [&] {
+    check_head_tail_gradients(params, [&] {
       return rar::ig_sum_norm(opts)(rar::Split{model.head, model.tail}, x, y);
     });
   }
   SECTION("ig_sum") {
     auto opts = rar::IGNormOptions().epsilon(0.1).steps(5).inner_stride(1).attack_steps(2);
-    check_parameter_gradients(params, [&] {
+    check_head_tail_gradients(params, [&] {
       return rar::ig_sum(opts)(rar::Split{model.head, model.tail}, x, y);
     });
   }
@@ -300,13 +282,13 @@ TEST_CASE("Layer RAR terms match central differences in the parameters of head a
   const auto params = parameters_of(*model.head, *model.tail);
   SECTION("ig_norm") {
     auto opts = rar::IGNormOptions().epsilon(0.1).steps(6).inner_stride(3).attack_steps(2).lambda(1.3);
-    check_parameter_gradients(params, [&] {
+    check_head_tail_gradients(params, [&] {
       return rar::ig_norm(opts)(rar::Split{model.head, model.tail}, x, y);
     });
   }
   SECTION("ig_sum_norm") {
     auto opts = rar::IGSumNormOptions().epsilon(0.1).steps(4).inner_stride(2).attack_steps(2).beta(0.5);
-    check_parameter_gradients(params, [&] {
+    check_head_tail_gradients(params, [&] {
       return rar::ig_sum_norm(opts)(rar::Split{model.head, model.tail}, x, y);
     });
   }

@@ -7,34 +7,13 @@
 #include "support/skip.hpp"
 
 #include "support/models.hpp"
+#include "support/gradcheck.hpp"
 
 using rar::test::max_rel_diff;
 
 namespace {
 
-// Central difference of `f` w.r.t. a few entries of every parameter, against autograd.
-template <class F>
-void check_parameter_gradients(torch::nn::Module& net, F&& f) {
-  const auto params = net.parameters();
-  const torch::Tensor loss = f();
-  auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);
-  const double h = 1e-6;
-  torch::NoGradGuard no_grad;
-  for (size_t p = 0; p < params.size(); ++p) {
-    auto flat = params[p].view({-1});
-    const torch::Tensor g = grads[p].defined() ? grads[p].view({-1}) : torch::zeros_like(flat);
-    for (int64_t i = 0; i < flat.numel(); i += std::max<int64_t>(1, flat.numel() / 3)) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = f().template item<double>();
-      flat[i] = saved - h;
-      const double down = f().template item<double>();
-      flat[i] = saved;
-      INFO("parameter " << p << " entry " << i);
-      CHECK(g[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-5).margin(1e-8));
-    }
-  }
-}
+using rar::test::check_parameter_gradients;
 
 // The paper's one-layer setting: logits [0, ⟨w, x⟩], so ℓ(x) = softplus(−s⟨w, x⟩) with
 // s = +1 for class 1 and −1 for class 0.
@@ -234,7 +213,7 @@ TEST_CASE("terms compose with + and scalar *, and user callables are terms", "[r
   const auto y = torch::tensor({0, 1, 2, 1});
   const auto ig_opts = rar::IGNormOptions().epsilon(0.1).steps(4).inner_stride(2).attack_steps(2);
   auto user = [](auto& model, const torch::Tensor& in, const torch::Tensor&) {
-    return rar::detail::call_model(model, in).pow(2).mean();
+    return rar::call_model(model, in).pow(2).mean();
   };
   const auto objective = rar::cross_entropy() + 2.0 * rar::ig_norm(ig_opts) + user;
   const double combined = objective(net, x, y).item<double>();

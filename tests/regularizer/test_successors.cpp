@@ -14,34 +14,14 @@
 #include <vector>
 
 #include "support/models.hpp"
+#include "support/gradcheck.hpp"
 
 using rar::test::dtype_of;
 using rar::test::max_rel_diff;
 
 namespace {
 
-// Central difference of `f` w.r.t. a few entries of every parameter, against autograd.
-template <class F>
-void check_parameter_gradients(torch::nn::Module& net, F&& f, double h = 1e-6) {
-  const auto params = net.parameters();
-  const torch::Tensor loss = f();
-  auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);
-  torch::NoGradGuard no_grad;
-  for (size_t p = 0; p < params.size(); ++p) {
-    auto flat = params[p].view({-1});
-    const torch::Tensor g = grads[p].defined() ? grads[p].reshape({-1}) : torch::zeros_like(flat);
-    for (int64_t i = 0; i < flat.numel(); i += std::max<int64_t>(1, flat.numel() / 3)) {
-      const double saved = flat[i].item<double>();
-      flat[i] = saved + h;
-      const double up = f().template item<double>();
-      flat[i] = saved - h;
-      const double down = f().template item<double>();
-      flat[i] = saved;
-      INFO("parameter " << p << " entry " << i);
-      CHECK(g[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-5).margin(1e-8));
-    }
-  }
-}
+using rar::test::check_parameter_gradients;
 
 // A small seeded CNN [N, 2, 6, 6] -> [N, 3] with tanh.
 inline torch::nn::Sequential smooth_cnn(torch::Dtype dtype = torch::kDouble) {

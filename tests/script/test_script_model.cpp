@@ -142,8 +142,10 @@ TEST_CASE("ScriptModel gives the same attributions as the Sequential with the sa
   CHECK(max_rel_diff(rar::saliency(script, x, gopts), rar::saliency(twin, x, gopts)) < 1e-10);
   CHECK(max_rel_diff(rar::gradient_x_input(script, x, gopts),
                      rar::gradient_x_input(twin, x, gopts)) < 1e-10);
-  auto sal = [&](auto& m, const torch::Tensor& in) { return rar::saliency(m, in, gopts); };
-  const auto sg = rar::SmoothGradOptions().samples(5).stddev(0.1).seed(3);
+  auto sal = [](auto& m, const torch::Tensor& in, const torch::Tensor& t, bool) {
+    return rar::saliency(m, in, rar::GradientOptions().target(t));
+  };
+  const auto sg = rar::SmoothGradOptions().samples(5).stddev(0.1).seed(3).target(y);
   CHECK(max_rel_diff(rar::smooth_grad(script, sal, x, sg), rar::smooth_grad(twin, sal, x, sg)) <
         1e-10);
 }

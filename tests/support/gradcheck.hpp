@@ -6,17 +6,22 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace rar {
 namespace test {
 
-/// Checks d f / d θ for a few entries of every parameter θ of `net` (about three per tensor)
+/// Checks d f / d θ for a few entries of every tensor θ in `params` (about three per tensor)
 /// against central differences with step `h`; `f` must be a deterministic function of the
-/// parameters returning a 0-dim tensor.
+/// parameters returning a 0-dim tensor. With `every_parameter_reached`, a parameter that f does
+/// not depend on fails the check (otherwise its gradient is taken as zero).
+/// @return the number of entries checked
 template <class F>
-void check_parameter_gradients(torch::nn::Module& net, F&& f, double h = 1e-6,
-                               double relative = 1e-5, double absolute = 1e-8) {
-  const auto params = net.parameters();
+int64_t check_parameter_gradients(const std::vector<torch::Tensor>& params, F&& f,
+                                  double h = 1e-6, double relative = 1e-5,
+                                  double absolute = 1e-8, bool every_parameter_reached = false) {
   const torch::Tensor loss = f();
   auto grads = torch::autograd::grad({loss}, params, {}, false, false, /*allow_unused=*/true);
   torch::NoGradGuard no_grad;
@@ -30,8 +35,11 @@ void check_parameter_gradients(torch::nn::Module& net, F&& f, double h = 1e-6,
     }
     return e;
   };
+  int64_t checked = 0;
   for (size_t p = 0; p < params.size(); ++p) {
     const torch::Tensor& param = params[p];
+    INFO("parameter " << p);
+    if (every_parameter_reached) REQUIRE(grads[p].defined());
     const torch::Tensor g =
         grads[p].defined() ? grads[p].reshape({-1}) : torch::zeros({param.numel()}, param.options());
     for (int64_t i = 0; i < param.numel(); i += std::max<int64_t>(1, param.numel() / 3)) {
@@ -42,11 +50,20 @@ void check_parameter_gradients(torch::nn::Module& net, F&& f, double h = 1e-6,
       element.fill_(saved - h);
       const double down = f().template item<double>();
       element.fill_(saved);
-      INFO("parameter " << p << " entry " << i);
+      INFO("entry " << i);
       CHECK(g[i].item<double>() ==
             Approx((up - down) / (2 * h)).epsilon(relative).margin(absolute));
+      ++checked;
     }
   }
+  return checked;
+}
+
+/// `check_parameter_gradients` over every parameter of `net`.
+template <class F>
+int64_t check_parameter_gradients(torch::nn::Module& net, F&& f, double h = 1e-6,
+                                  double relative = 1e-5, double absolute = 1e-8) {
+  return check_parameter_gradients(net.parameters(), std::forward<F>(f), h, relative, absolute);
 }
 
 }  // namespace test

@@ -25,7 +25,7 @@ torch::Dtype dtype_of() {
 template <class Model>
 torch::Tensor target_score(Model& model, const torch::Tensor& x, const torch::Tensor& target) {
   torch::NoGradGuard no_grad;
-  return rar::detail::call_model(model, x).gather(1, target.view({-1, 1})).squeeze(1);
+  return rar::call_model(model, x).gather(1, target.view({-1, 1})).squeeze(1);
 }
 
 /// Largest |a − b| relative to max(1, |b|∞).

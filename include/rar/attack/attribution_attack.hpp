@@ -296,16 +296,12 @@ inline std::vector<int64_t> map_sample_shape(torch::IntArrayRef input_sizes,
   return shape;
 }
 
-/// Calls the attribution method (an explainer, or an older method shape, through
-/// `rar::detail::call_explainer`) and checks that it returned attributions of x's shape.
+/// Calls the explainer (through `rar::detail::call_explainer`) and checks that it returned
+/// attributions of x's shape.
 template <class Net, class Method>
 torch::Tensor call_method(const char* fn, Method& method, Net& net, const torch::Tensor& x,
                           const torch::Tensor& target, bool create_graph, const char* which) {
-  torch::Tensor a = call_explainer(fn, method, net, x, target, create_graph);
-  TORCH_CHECK(a.defined() && a.sizes() == x.sizes(), fn, ": method(", which,
-              ", x, target, create_graph) must return attributions of the input's shape ",
-              x.sizes(), ", got ", a.defined() ? a.sizes() : torch::IntArrayRef{});
-  return a;
+  return call_explainer(fn, method, net, x, target, create_graph, MapShape::input, which);
 }
 
 /// Refuses an explainer whose map is not differentiated correctly through the surrogate,
@@ -662,13 +658,12 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
                                      const AttributionAttackOptions& options) {
   detail::static_check_model<Model>();
   detail::static_check_model<Surrogate>();
-  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
-                                                std::remove_reference_t<Model>>,
+  static_assert(is_explainer_v<std::remove_reference_t<Method>, std::remove_reference_t<Model>>,
                 "rar::attribution_attack: method must be an explainer callable as "
                 "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
                 "bool create_graph), e.g. rar::explain::integrated_gradients(opts)");
-  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
-                                                std::remove_reference_t<Surrogate>>,
+  static_assert(is_explainer_v<std::remove_reference_t<Method>,
+                               std::remove_reference_t<Surrogate>>,
                 "rar::attribution_attack: method must also be callable with the surrogate: "
                 "torch::Tensor(surrogate, const torch::Tensor& input, const torch::Tensor& "
                 "target, bool create_graph)");
@@ -800,7 +795,7 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
 /// Example:
 /// @code
 /// net->eval();
-/// torch::nn::Sequential smooth = rar::softplus_surrogate(net, /*beta=*/10.0);
+/// auto smooth = rar::smooth_surrogate(net, /*beta=*/10.0);
 /// auto ig = [](auto& m, const torch::Tensor& x, const torch::Tensor& y, bool create_graph) {
 ///   return rar::integrated_gradients(
 ///       m, x, rar::IGOptions().target(y).steps(create_graph ? 20 : 100)
@@ -821,8 +816,7 @@ AttackResult attribution_attack_with(Model&& model, Surrogate&& surrogate, Metho
 /// @param method an explainer `(net, input, target, bool create_graph) -> attributions` of the
 ///        input's shape (e.g. `rar::explain::integrated_gradients(opts)`), called through
 ///        `rar::detail::call_explainer` with `model` and with `surrogate`; with create_graph =
-///        true the result must be differentiable w.r.t. the input. Older `(net, input, target)`
-///        and `(net, input)` methods work only for `random_sign` (they cannot keep the graph).
+///        true the result must be differentiable w.r.t. the input.
 /// @param input batch `[N, ...]`, float32 or float64, any device
 /// @param target int64 classes `[N]` (or 0-dim) on the input's device: the class explained and
 ///        the prediction that must be kept

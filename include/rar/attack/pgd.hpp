@@ -80,7 +80,7 @@ namespace detail {
 inline void check_pgd_options(const char* fn, const PGDOptions& options) {
   check_ball(fn, options.ball());
   check_ascent(fn, options.ascent());
-  TORCH_CHECK(static_cast<bool>(options.loss()), fn, ": loss must be a callable");
+  rar::detail::check_callable(fn, "loss", options.loss());
 }
 
 /// ∂ Σ_n loss(model(x_adv), target)_n / ∂x_adv, the per-sample loss gradients in one backward;

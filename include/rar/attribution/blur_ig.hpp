@@ -212,10 +212,8 @@ torch::Tensor blur_ig(Model&& model, const torch::Tensor& input,
               ": max_sigma must be finite and > 0, got ", options.max_sigma());
   TORCH_CHECK(std::isfinite(options.grad_step()) && options.grad_step() > 0, fn,
               ": grad_step must be finite and > 0, got ", options.grad_step());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());
   const bool create_graph = options.create_graph();
@@ -259,7 +257,7 @@ torch::Tensor blur_ig(Model&& model, const torch::Tensor& input,
         const torch::Tensor t =
             path_target.defined() ? path_target.slice(0, start, stop) : path_target;
         const torch::Tensor s = detail::in_user_terms(
-            fn, model, input, [&] { return options.score()(detail::call_model(model, chunk), t); },
+            fn, model, input, [&] { return options.score()(rar::call_model(model, chunk), t); },
             [&] {
               return "a batch of " + std::to_string(stop - start) + " blurred images (" +
                      std::to_string(n) + " samples x " + std::to_string(m) + " steps, shape " +

@@ -2,13 +2,15 @@
 /// @file
 /// The completeness check of the methods whose attributions must sum to the change of the
 /// explained score, Σ_i a_i(x) = F(x) − F(x′) (DeepLIFT's summation-to-delta, DeepLIFT-SHAP's
-/// mean of it): `rar::Attribution` (attributions with their delta), `rar::CompletenessCheck`
-/// and the check itself.
+/// mean of it): `rar::CompletenessCheck` and the check itself, on a `rar::Attribution`
+/// (`rar/core/attribution.hpp`).
 ///
 /// A rule-based method only sees the operations it has rules for; any other nonlinear
 /// operation (LayerNorm, softmax attention, a product of activations, an activation called
 /// through `torch::` directly) is passed by its plain gradient, and the map then looks right and
 /// is not. The sum is the one number that tells, so rar checks it on every call.
+
+#include <rar/core/attribution.hpp>
 
 #include <torch/torch.h>
 
@@ -19,25 +21,6 @@
 #include <string>
 
 namespace rar {
-
-/// Attributions together with the convergence delta of each sample.
-///
-/// Example:
-/// @code
-/// rar::Attribution r = rar::deeplift_with_delta(model, x, rar::DeepLiftOptions().target(y));
-/// torch::Tensor attr = r.attributions;  // [N, ...]
-/// torch::Tensor delta = r.delta;        // [N]
-/// @endcode
-struct Attribution {
-  /// Attributions, shape, dtype and device of the input.
-  torch::Tensor attributions;
-  /// `delta[n] = sum(attributions[n]) − (score(x_n) − score(x'_n))`, shape `[N]`.
-  torch::Tensor delta;
-  /// Path points each sample's attributions used, int64 `[N]` on the CPU: set by the
-  /// Integrated Gradients family (the options' steps, or what an adaptive `tolerance` chose);
-  /// undefined for methods without a path.
-  torch::Tensor points;
-};
 
 /// What a method with summation-to-delta does when a sample's attributions miss
 /// F(x) − F(x′) by more than its tolerance.

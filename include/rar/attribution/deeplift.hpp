@@ -8,10 +8,10 @@
 #include <cmath>
 #include <memory>
 #include <rar/attribution/completeness.hpp>
-#include <rar/attribution/score.hpp>
+#include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
+#include <rar/core/model.hpp>
 #include <rar/nn/functional.hpp>
 #include <rar/nn/model.hpp>
 #include <string>

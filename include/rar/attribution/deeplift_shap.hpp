@@ -67,9 +67,7 @@ Attribution deeplift_shap_checked(const char* fn, Model& model, const torch::Ten
               input.sizes().slice(1), ", got shape ", baselines.sizes(), " (input ", input.sizes(),
               ")");
   TORCH_CHECK(options.eps() >= 0, fn, ": eps must be >= 0, got ", options.eps());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
   check_completeness_tolerance(fn, options.completeness_tolerance());
   const torch::Tensor target = expand_target(fn, options.target(), input.size(0), input.device());
   const int64_t n = input.size(0);

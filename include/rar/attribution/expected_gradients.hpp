@@ -87,10 +87,8 @@ torch::Tensor expected_gradients(Model&& model, const torch::Tensor& input,
   TORCH_CHECK(options.samples() > 0 || options.steps() > 0, fn,
               ": samples(0) (every baseline once) needs steps >= 1 (a quadrature per baseline), "
               "got steps 0");
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
   if (options.steps() == 0) {
     return gradient_shap(model, input,
                          GradientShapOptions()

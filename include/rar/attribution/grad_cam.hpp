@@ -145,7 +145,7 @@ torch::Tensor grad_cam_layer(const char* fn, Head& head, Tail& tail, const torch
                              const torch::Tensor& target_option, bool relu, bool sum_channels,
                              bool graph, const ScoreFunction& score) {
   check_input(fn, "input", input);
-  TORCH_CHECK(static_cast<bool>(score), fn, ": score must be a callable");
+  rar::detail::check_callable(fn, "score", score);
   const torch::Tensor target = expand_target(fn, target_option, input.size(0), input.device());
   torch::AutoGradMode grad_mode(true);
   torch::Tensor h;

@@ -2,10 +2,10 @@
 /// @file
 /// Saliency (Simonyan et al. 2014) and gradient × input (Shrikumar et al. 2016).
 
-#include <rar/attribution/score.hpp>
+#include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
+#include <rar/core/model.hpp>
 
 #include <torch/torch.h>
 
@@ -34,7 +34,7 @@ template <class Model>
 torch::Tensor input_gradient(const char* fn, Model& model, const torch::Tensor& input,
                              const GradientOptions& options) {
   check_input(fn, "input", input);
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_callable(fn, "score", options.score());
   const auto target = expand_target(fn, options.target(), input.size(0), input.device());
   torch::AutoGradMode grad_mode(true);
   const torch::Tensor x = differentiable_leaf(input, options.create_graph());

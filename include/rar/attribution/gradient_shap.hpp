@@ -112,10 +112,8 @@ torch::Tensor gradient_shap(Model&& model, const torch::Tensor& input,
   detail::check_input(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(options.stddev() >= 0, fn, ": stddev must be >= 0, got ", options.stddev());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
   const torch::Tensor baselines = detail::baseline_distribution(fn, options.baselines(), input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());

@@ -9,7 +9,7 @@
 
 #include <rar/attribution/gradient.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/model.hpp>
+#include <rar/core/model.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
 #include <type_traits>
@@ -65,8 +65,10 @@ torch::Tensor modified_relu_gradient(const char* fn, Model& model, const torch::
 /// `torch::nn::Sequential` whose ReLUs are direct `torch::nn::ReLU` children, and on a
 /// TorchScript model (`rar::ScriptModel`, whose `aten::relu` calls its scope-aware twin routes
 /// through `rar::relu`). Inside a smooth
-/// surrogate (`rar::smooth_surrogate`) the softplus slope σ(βz) replaces 1[z > 0], so the map is
-/// differentiable with `create_graph`.
+/// surrogate (`rar::smooth_surrogate`) the softplus slope σ(βz) replaces 1[z > 0]. `create_graph`
+/// keeps the graph of the modified backward pass, but its derivative w.r.t. the input disagrees
+/// with the map's finite differences (the attribution attack's gradient check refuses it), so
+/// `rar::explain::guided_backprop()` is not a differentiable explainer.
 ///
 /// Example:
 /// @code

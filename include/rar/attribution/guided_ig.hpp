@@ -116,7 +116,7 @@ torch::Tensor guided_ig(Model&& model, const torch::Tensor& input,
               ": fraction must be in [0, 1], got ", options.fraction());
   TORCH_CHECK(options.max_dist() >= 0 && options.max_dist() <= 1, fn,
               ": max_dist must be in [0, 1], got ", options.max_dist());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_callable(fn, "score", options.score());
   const torch::Tensor baseline = detail::expand_baseline(fn, options.baseline(), input);
   const torch::Tensor target =
       detail::expand_target(fn, options.target(), input.size(0), input.device());

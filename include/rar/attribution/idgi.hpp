@@ -48,10 +48,8 @@ Attribution idgi_delta(const char* fn, Model& model, const torch::Tensor& input,
                        const IDGIOptions& options) {
   check_input(fn, "input", input);
   TORCH_CHECK(options.steps() >= 1, fn, ": steps must be >= 1, got ", options.steps());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
   const torch::Tensor baseline = expand_baseline(fn, options.baseline(), input);
   const torch::Tensor target = expand_target(fn, options.target(), input.size(0), input.device());
   const bool graph = options.create_graph();

@@ -152,10 +152,8 @@ inline std::pair<torch::Tensor, torch::Tensor> prepare_ig(const char* fn,
                                                           const IGOptions& options) {
   check_input(fn, "input", input);
   TORCH_CHECK(options.steps() >= 1, fn, ": steps must be >= 1, got ", options.steps());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
   TORCH_CHECK(std::isfinite(options.tolerance()) && options.tolerance() >= 0, fn,
               ": tolerance must be finite and >= 0 (0 = a fixed number of steps), got ",
               options.tolerance());

@@ -390,10 +390,8 @@ inline void check_coalition_options(const char* fn, const torch::Tensor& input, 
   check_input(fn, "input", input);
   TORCH_CHECK(samples >= min_samples, fn, ": samples must be >= ", min_samples, ", got ",
               samples);
-  TORCH_CHECK(internal_batch_size >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              internal_batch_size);
-  TORCH_CHECK(static_cast<bool>(score), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", internal_batch_size);
+  rar::detail::check_callable(fn, "score", score);
 }
 
 /// Checks a user's coalitions `[N, S, M]` of 0/1 values.

@@ -6,7 +6,7 @@
 /// Lapuschkin, Samek, Müller, "Layer-Wise Relevance Propagation: An Overview", 2019), for
 /// `torch::nn::Sequential` networks. Matches Captum 0.7's `LRP`.
 
-#include <rar/attribution/integrated_gradients.hpp>
+#include <rar/core/attribution.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/score.hpp>
 #include <rar/detail/arg.hpp>

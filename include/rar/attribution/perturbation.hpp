@@ -103,11 +103,7 @@ inline torch::Tensor resolve_perturbation_target(const char* fn, const torch::Te
                                                  const torch::Tensor& target) {
   if (output.dim() != 2) return target;
   if (!target.defined()) return output.argmax(1);
-  const int64_t classes = output.size(1);
-  const auto lo = target.min().item<int64_t>();
-  const auto hi = target.max().item<int64_t>();
-  TORCH_CHECK(lo >= 0 && hi < classes, fn, ": target class indices must lie in [0, ", classes,
-              ") for a model with ", classes, " outputs, got values in [", lo, ", ", hi, "]");
+  check_class_range(fn, target, output.size(1));
   return target;
 }
 
@@ -160,10 +156,8 @@ PerturbationStart start_perturbation(const char* fn, Model& model, const torch::
                                      const torch::Tensor& target, int64_t perturbations_per_eval,
                                      const ScoreFunction& score, bool with_baseline) {
   check_batch(fn, "input", input);
-  TORCH_CHECK(perturbations_per_eval >= 0, fn,
-              ": perturbations_per_eval must be >= 0 (0 = the default batching rule), got ",
-              perturbations_per_eval);
-  TORCH_CHECK(static_cast<bool>(score), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "perturbations_per_eval", perturbations_per_eval);
+  rar::detail::check_callable(fn, "score", score);
   PerturbationStart start;
   start.input = input.detach();
   start.baseline = perturbation_baseline(fn, baseline_value, baseline_tensor, start.input);

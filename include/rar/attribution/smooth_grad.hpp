@@ -7,7 +7,7 @@
 #include <rar/core/explainer.hpp>
 #include <rar/detail/arg.hpp>
 #include <rar/detail/checks.hpp>
-#include <rar/detail/random.hpp>
+#include <rar/core/random.hpp>
 
 #include <torch/torch.h>
 
@@ -57,13 +57,11 @@ struct SmoothGradOptions {
 /// SmoothGrad over an attribution method: aggregates `method(model, x + noise)` over
 /// `samples` Gaussian perturbations of the input.
 ///
-/// An explainer (a method taking `(model, input, target, create_graph)`, such as every
-/// `rar::explain` one) is called on the noisy copies of all samples stacked, `[samples·N, ...]`,
-/// in chunks chosen by the batching rule (`internal_batch_size` overrides it), with the target
-/// repeated per copy; it must treat rows independently, as every rar explainer does. A method
-/// without a target parameter (`(model, input)`, which may capture a per-sample target `[N]`)
-/// is called once per noise sample on a batch of the input's size. The noise of call s is drawn from the
-/// stream of `seed` (the same noise for the same seed on every device and every call).
+/// The explainer (`(model, input, target, create_graph)`, such as every `rar::explain` one) is
+/// called on the noisy copies of all samples stacked, `[samples·N, ...]`, in chunks chosen by
+/// the batching rule (`internal_batch_size` overrides it), with the target repeated per copy; it
+/// must treat rows independently, as every rar explainer does. The noise of call s is drawn
+/// from the stream of `seed` (the same noise for the same seed on every device and every call).
 ///
 /// Example:
 /// @code
@@ -74,39 +72,28 @@ struct SmoothGradOptions {
 /// auto smooth_ig = rar::explain::smooth_grad(rar::explain::integrated_gradients());
 /// @endcode
 /// @param model any model, passed on to `method`
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        callable `(model, input)` / `(model, input, target)` (same shape as input)
+/// @param method an explainer `(model, input, target, create_graph) -> attributions` of the
+///        input's shape
 /// @param input batch `[N, ...]`, float32 or float64
 /// @param options samples, stddev, kind, seed
 /// @return aggregated attributions, shape/dtype/device of `input`
 template <class Model, class Method>
 torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& input,
                           const SmoothGradOptions& options = {}) {
-  static_assert(detail::is_attribution_method_v<Method, Model>,
-                "rar::smooth_grad: method must be an explainer callable as torch::Tensor(model, "
-                "const torch::Tensor& input, const torch::Tensor& target, bool create_graph), "
-                "or torch::Tensor(model, const torch::Tensor& input)");
   const char* fn = "rar::smooth_grad";
   detail::check_input(fn, "input", input);
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(options.stddev() >= 0, fn, ": stddev must be >= 0, got ", options.stddev());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  at::Generator gen = detail::seeded_generator(options.seed());
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  at::Generator gen = rar::seeded_generator(options.seed());
   const int64_t samples = options.samples();
-  auto check_shape = [&](const torch::Tensor& a, c10::IntArrayRef expected) {
-    TORCH_CHECK(a.sizes() == expected, fn,
-                ": method must return attributions of the input's shape ", expected, ", got ",
-                a.sizes());
-  };
   // The attributions of every noisy copy, [samples, N, ...].
   torch::Tensor all;
-  if constexpr (is_explainer_v<Method, Model>) {
+  {
     std::vector<torch::Tensor> noisy;
     noisy.reserve(static_cast<size_t>(samples));
     for (int64_t s = 0; s < samples; ++s)
-      noisy.push_back(input + options.stddev() * detail::normal_like(gen, input));
+      noisy.push_back(input + options.stddev() * rar::normal_like(gen, input));
     const torch::Tensor stacked = torch::cat(noisy);
     const torch::Tensor& target = options.target();
     const bool per_row = target.defined() && target.dim() == 1;
@@ -122,24 +109,13 @@ torch::Tensor smooth_grad(Model&& model, Method&& method, const torch::Tensor& i
                           : 0,
         [&](int64_t start, int64_t stop) {
           const torch::Tensor rows = stacked.slice(0, start, stop);
-          torch::Tensor a = method(model, rows, per_row ? row_target.slice(0, start, stop) : row_target,
-                                   options.create_graph());
-          check_shape(a, rows.sizes());
-          parts.push_back(std::move(a));
+          parts.push_back(detail::call_explainer(
+              fn, method, model, rows, per_row ? row_target.slice(0, start, stop) : row_target,
+              options.create_graph(), detail::MapShape::input));
         });
     std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
     shape.insert(shape.begin(), samples);
     all = (parts.size() == 1 ? parts[0] : torch::cat(parts)).view(shape);
-  } else {
-    std::vector<torch::Tensor> parts;
-    for (int64_t s = 0; s < samples; ++s) {
-      const torch::Tensor noisy = input + options.stddev() * detail::normal_like(gen, input);
-      torch::Tensor a = detail::call_explainer(fn, method, model, noisy, options.target(),
-                                               options.create_graph());
-      check_shape(a, input.sizes());
-      parts.push_back(std::move(a));
-    }
-    all = torch::stack(parts);
   }
   torch::Tensor sum, sum_sq;
   if (options.kind() == NoiseKind::smoothgrad || options.kind() == NoiseKind::vargrad)

@@ -127,10 +127,6 @@ torch::Tensor call_model(M&& model, const torch::Tensor& input) {
 
 namespace detail {
 
-// The names the library used before model calling was public; kept as aliases.
-using rar::call_model;
-using rar::is_model_v;
-
 /// Compile-time check used at every public entry point that takes a model.
 template <class M>
 constexpr void static_check_model() {

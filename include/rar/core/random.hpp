@@ -147,11 +147,4 @@ class CallCounter {
   mutable std::atomic<uint64_t> count_{0};
 };
 
-namespace detail {
-// The names the library used before the contract was public; kept as aliases.
-using rar::normal_like;
-using rar::seeded_generator;
-using rar::uniform_like;
-}  // namespace detail
-
 }  // namespace rar

@@ -25,6 +25,15 @@ using ScoreFunction =
     std::function<torch::Tensor(const torch::Tensor& output, const torch::Tensor& target)>;
 
 namespace detail {
+/// Checks that every class index of `target` lies in [0, classes).
+inline void check_class_range(const char* fn, const torch::Tensor& target, int64_t classes) {
+  if (!target.defined() || target.numel() == 0) return;
+  const auto lo = target.min().item<int64_t>();
+  const auto hi = target.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < classes, fn, ": target class indices must lie in [0, ", classes,
+              "), got values in [", lo, ", ", hi, "] (the model has ", classes, " outputs)");
+}
+
 /// Validates `output` `[N, C]` against `target` `[N]` and returns output[n, target[n]].
 inline torch::Tensor gather_target(const char* fn, const torch::Tensor& output,
                                    const torch::Tensor& target) {
@@ -34,13 +43,7 @@ inline torch::Tensor gather_target(const char* fn, const torch::Tensor& output,
               ": target must be an int64 tensor, got ", target.scalar_type());
   TORCH_CHECK(target.dim() == 1 && target.size(0) == output.size(0), fn,
               ": target must have shape [", output.size(0), "], got ", target.sizes());
-  const int64_t classes = output.size(1);
-  if (target.numel() > 0) {
-    const auto lo = target.min().item<int64_t>();
-    const auto hi = target.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < classes, fn, ": target class indices must lie in [0, ", classes,
-                "), got values in [", lo, ", ", hi, "]");
-  }
+  check_class_range(fn, target, output.size(1));
   return target.view({-1, 1});
 }
 }  // namespace detail

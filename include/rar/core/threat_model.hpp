@@ -6,7 +6,8 @@
 /// - the *ball* (`rar::BallOptions`: epsilon, norm, clip_min, clip_max), the set
 ///   N(x, ε) ∩ [clip_min, clip_max]^D, its projection and its random points;
 /// - the *ascent* (`rar::AscentOptions`: steps, step_size, random_start, seed), the projected
-///   ascent loop x′ ← Π(x′ + step(∇)) with a per-iterate callback (`rar::AscentCallback`).
+///   ascent loop x′ ← Π(x′ + step(∇)) with a per-iterate callback (`rar::AscentCallback`), and
+///   what an inner maximization found (`rar::InnerMaxDiagnostics`).
 ///
 /// Each block is validated by one function (`rar::detail::check_ball`,
 /// `rar::detail::check_ascent`) that names the calling function, the field and the value.
@@ -422,4 +423,25 @@ torch::Tensor projected_ascent(const torch::Tensor& x, torch::Tensor x_adv, int6
 }
 
 }  // namespace detail
+
+/// What the inner maximization found, for logging (set `diagnostics` in the options).
+///
+/// It is filled by an `rar::AscentCallback` the term installs on its inner ascent (next to the
+/// option `callback`, which receives the same iterates). Not thread-safe: with concurrent calls
+/// of one term, give each its own.
+///
+/// Example:
+/// @code
+/// auto diagnostics = std::make_shared<rar::InnerMaxDiagnostics>();
+/// auto objective = rar::cross_entropy() + rar::ig_norm(rar::IGNormOptions().diagnostics(diagnostics));
+/// objective(model, x, y).backward();
+/// std::cout << diagnostics->objective.front() << " -> " << diagnostics->objective.back() << "\n";
+/// @endcode
+struct InnerMaxDiagnostics {
+  /// The maximizer x′ of the last call, detached, `[N, ...]`.
+  torch::Tensor adversarial;
+  /// Mean inner objective over the batch at the start and after each ascent step.
+  std::vector<double> objective;
+};
+
 }  // namespace rar

@@ -96,6 +96,19 @@ inline torch::Tensor expand_target(const char* fn, const torch::Tensor& target, 
   return target;
 }
 
+/// Checks a batching option (`internal_batch_size`, `perturbations_per_eval`): >= 0, where 0
+/// means rar's batching rule (`rar/core/batching.hpp`) and any other value a fixed chunk.
+inline void check_batching(const char* fn, const char* name, int64_t value) {
+  TORCH_CHECK(value >= 0, fn, ": ", name, " must be >= 0 (0 = the default batching rule), got ",
+              value);
+}
+
+/// Checks that a callable option (a score function, a similarity, ...) is set.
+template <class F>
+void check_callable(const char* fn, const char* name, const F& f) {
+  TORCH_CHECK(static_cast<bool>(f), fn, ": ", name, " must be a callable");
+}
+
 /// Returns `t` itself when it already takes part in a graph we must keep (`keep_graph`),
 /// otherwise a detached copy that requires grad: the point where input gradients are taken.
 inline torch::Tensor differentiable_leaf(const torch::Tensor& t, bool keep_graph) {

@@ -17,7 +17,8 @@
 #include <rar/attribution/gradient_shap.hpp>
 #include <rar/core/explainer.hpp>
 #include <rar/core/model.hpp>
-#include <rar/regularizer/layer_rar.hpp>
+#include <rar/core/split.hpp>
+#include <rar/explain/explainer.hpp>
 
 #include <torch/torch.h>
 
@@ -27,6 +28,14 @@
 namespace rar {
 namespace explain {
 
+namespace detail {
+RAR_EXPLAIN_METHOD(GradientShapMethod, GradientShapOptions, rar::gradient_shap,
+                   "rar::explain::gradient_shap", true, nullptr);
+RAR_EXPLAIN_METHOD(DeepLiftShapMethod, DeepLiftShapOptions, rar::deeplift_shap,
+                   "rar::explain::deeplift_shap", false,
+                   "DeepLIFT's rescale multipliers are not differentiable w.r.t. the input");
+}  // namespace detail
+
 /// GradientSHAP as an explainer (see `rar::gradient_shap`). Every call draws from the options'
 /// seed, so repeated calls on the same input give the same map.
 ///
@@ -35,32 +44,7 @@ namespace explain {
 /// auto gs = rar::explain::gradient_shap(rar::GradientShapOptions().baselines(background).samples(20));
 /// torch::Tensor a = gs(model, x, y, /*create_graph=*/false);
 /// @endcode
-class GradientShap {
- public:
-  /// @param options baselines, samples, stddev, seed, multiply_by_inputs, internal_batch_size,
-  ///        score (target and create_graph come from each call)
-  explicit GradientShap(GradientShapOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the GradientSHAP options
-  const GradientShapOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph keep the graph (attributions differentiable w.r.t. the input)
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    GradientShapOptions o = options_;
-    if (target.defined()) o.target(target);
-    o.create_graph(create_graph);
-    return rar::gradient_shap(model, input, o);
-  }
-
- private:
-  GradientShapOptions options_;
-};
+using GradientShap = OptionsExplainer<GradientShapOptions, detail::GradientShapMethod>;
 
 /// @param options baselines, samples, stddev, seed, multiply_by_inputs, internal_batch_size,
 ///        score
@@ -77,36 +61,7 @@ inline GradientShap gradient_shap(GradientShapOptions options = {}) {
 /// auto dls = rar::explain::deeplift_shap(rar::DeepLiftShapOptions().baselines(background));
 /// torch::Tensor a = dls(net, x, y, /*create_graph=*/false);
 /// @endcode
-class DeepLiftShap {
- public:
-  /// @param options baselines (required), eps, internal_batch_size (target comes from each call)
-  explicit DeepLiftShap(DeepLiftShapOptions options) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the DeepLIFT-SHAP options
-  const DeepLiftShapOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model a Sequential, or any model built with rar::nn activations
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph must be false
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    TORCH_CHECK(!create_graph,
-                "rar::explain::deeplift_shap: DeepLIFT's rescale multipliers are not "
-                "differentiable w.r.t. the input, so it cannot give the differentiable map an "
-                "attack needs (create_graph = true); attack through "
-                "rar::explain::gradient_shap or rar::explain::integrated_gradients and measure "
-                "with DeepLIFT-SHAP");
-    DeepLiftShapOptions o = options_;
-    if (target.defined()) o.target(target);
-    return rar::deeplift_shap(model, input, o);
-  }
-
- private:
-  DeepLiftShapOptions options_;
-};
+using DeepLiftShap = OptionsExplainer<DeepLiftShapOptions, detail::DeepLiftShapMethod>;
 
 /// @param options baselines (required), eps, internal_batch_size
 /// @return a DeepLIFT-SHAP explainer
@@ -198,6 +153,14 @@ class LayerCam {
   using TailSlot = std::conditional_t<holds, TailStored, char>;
 
  public:
+  /// Grad-CAM's map is differentiable w.r.t. the input; Guided Grad-CAM's is not (its guided
+  /// backprop part comes from a modified backward pass).
+  static constexpr bool differentiable = Method == detail::CamMethod::grad_cam;
+  /// Why Guided Grad-CAM cannot give a differentiable map.
+  static constexpr const char* not_differentiable_because =
+      "Guided Grad-CAM's guided backprop part comes from a modified backward pass, whose "
+      "autograd derivative is not the map's derivative w.r.t. the input";
+
   /// An explainer that reads head and tail from a `rar::Split` model argument.
   /// @param options the method's options (target and create_graph come from each call)
   /// @param mode how the layer map is resized to the input
@@ -227,9 +190,10 @@ class LayerCam {
   template <class Model>
   torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
                            bool create_graph) const {
-    Options o = options_;
-    if (target.defined()) o.target(target);
-    o.create_graph(create_graph);
+    if constexpr (!differentiable) {
+      if (create_graph) rar::detail::refuse_graph<LayerCam>("rar::explain::guided_grad_cam");
+    }
+    Options o = detail::for_call(options_, target, create_graph);
     if constexpr (holds) {
       (void)model;
       return detail::run_cam<Method>(detail::cam_unwrap(head_), detail::cam_unwrap(tail_), input, o,

@@ -13,6 +13,7 @@
 #include <rar/attribution/integrated_gradients.hpp>
 #include <rar/attribution/smooth_grad.hpp>
 #include <rar/core/explainer.hpp>
+#include <rar/explain/explainer.hpp>
 
 #include <torch/torch.h>
 
@@ -25,69 +26,36 @@ namespace rar {
 namespace explain {
 
 namespace detail {
-/// `options` with the call's target (when given) and create_graph.
-template <class Options>
-Options for_call(Options options, const torch::Tensor& target, bool create_graph) {
-  if (target.defined()) options.target(target);
-  options.create_graph(create_graph);
-  return options;
-}
 
-/// An explainer made of an options struct and the rar function it calls (`Call`, a stateless
-/// function object `(model, input, options) -> attributions`): each call sets the call's target
-/// (when given) and create_graph on a copy of the options.
-template <class Options, class Call>
-class OptionsExplainer {
- public:
-  /// @param options the options each call starts from (target and create_graph come from the
-  ///        call)
-  explicit OptionsExplainer(Options options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the options
-  const Options& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph keep the graph (attributions differentiable w.r.t. the input)
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    return Call{}(model, input, for_call(options_, target, create_graph));
-  }
-
- private:
-  Options options_;
-};
-
-/// Calls `rar::expected_gradients`.
-struct CallExpectedGradients {
-  template <class Model>
-  torch::Tensor operator()(Model& model, const torch::Tensor& input,
-                           const ExpectedGradientsOptions& options) const {
-    return rar::expected_gradients(model, input, options);
-  }
-};
-
-/// Calls `rar::idgi`.
-struct CallIDGI {
-  template <class Model>
-  torch::Tensor operator()(Model& model, const torch::Tensor& input,
-                           const IDGIOptions& options) const {
-    return rar::idgi(model, input, options);
-  }
-};
+RAR_EXPLAIN_METHOD(ExpectedGradientsMethod, ExpectedGradientsOptions, rar::expected_gradients,
+                   "rar::explain::expected_gradients", true, nullptr);
+RAR_EXPLAIN_METHOD(IDGIMethod, IDGIOptions, rar::idgi, "rar::explain::idgi", true, nullptr);
+RAR_EXPLAIN_METHOD(IGMethod, IGOptions, rar::integrated_gradients,
+                   "rar::explain::integrated_gradients", true, nullptr);
+RAR_EXPLAIN_METHOD(SaliencyMethod, GradientOptions, rar::saliency, "rar::explain::saliency", true,
+                   nullptr);
+RAR_EXPLAIN_METHOD(GradientXInputMethod, GradientOptions, rar::gradient_x_input,
+                   "rar::explain::gradient_x_input", true, nullptr);
+RAR_EXPLAIN_METHOD(GuidedBackpropMethod, GradientOptions, rar::guided_backprop,
+                   "rar::explain::guided_backprop", false,
+                   "guided backprop's map comes from a modified backward pass, whose autograd "
+                   "derivative is not the map's derivative w.r.t. the input");
+RAR_EXPLAIN_METHOD(DeconvolutionMethod, GradientOptions, rar::deconvolution,
+                   "rar::explain::deconvolution", false,
+                   "deconvolution's map comes from a modified backward pass, whose autograd "
+                   "derivative is not the map's derivative w.r.t. the input");
+RAR_EXPLAIN_METHOD(DeepLiftMethod, DeepLiftOptions, rar::deeplift, "rar::explain::deeplift", false,
+                   "DeepLIFT's rescale multipliers are not differentiable w.r.t. the input");
 
 }  // namespace detail
 
 /// Expected Gradients as an explainer (see `rar::expected_gradients`); differentiable, the
 /// draws fixed by the options' seed.
 using ExpectedGradients =
-    detail::OptionsExplainer<ExpectedGradientsOptions, detail::CallExpectedGradients>;
+    OptionsExplainer<ExpectedGradientsOptions, detail::ExpectedGradientsMethod>;
 
 /// IDGI as an explainer (see `rar::idgi`); differentiable.
-using IDGI = detail::OptionsExplainer<IDGIOptions, detail::CallIDGI>;
+using IDGI = OptionsExplainer<IDGIOptions, detail::IDGIMethod>;
 
 /// Example:
 /// @code
@@ -114,11 +82,11 @@ inline IDGI idgi(IDGIOptions options = {}) { return IDGI(std::move(options)); }
 /// torch::Tensor a = ig(model, x, y, /*create_graph=*/false);   // 100 steps
 /// auto r = rar::attribution_attack(model, smooth, ig, x, y);  // 20 steps for the attack gradient
 /// @endcode
-class IntegratedGradients {
+class IntegratedGradients : public OptionsExplainer<IGOptions, detail::IGMethod> {
  public:
   /// @param options steps, method, baseline, internal_batch_size, score (target and
   ///        create_graph come from each call)
-  explicit IntegratedGradients(IGOptions options = {}) : options_(std::move(options)) {}
+  explicit IntegratedGradients(IGOptions options = {}) : OptionsExplainer(std::move(options)) {}
   /// Steps used when a differentiable map is asked for (`create_graph`), e.g. fewer for an
   /// attack's gradient than for the measured map; 0 (default) uses the options' steps.
   /// @param steps ≥ 0
@@ -129,9 +97,6 @@ class IntegratedGradients {
     graph_steps_ = steps;
     return *this;
   }
-  /// The options each call starts from.
-  /// @return the IG options
-  const IGOptions& options() const noexcept { return options_; }
   /// Attributions of `model` at `input` for `target`.
   /// @param model any model
   /// @param input batch `[N, ...]`
@@ -147,7 +112,6 @@ class IntegratedGradients {
   }
 
  private:
-  IGOptions options_;
   int64_t graph_steps_ = 0;
 };
 
@@ -157,98 +121,50 @@ inline IntegratedGradients integrated_gradients(IGOptions options = {}) {
   return IntegratedGradients(std::move(options));
 }
 
-/// A gradient method (saliency, gradient × input, guided backprop, deconvolution) as an
-/// explainer; `Method` names which.
-///
-/// Example: `auto sal = rar::explain::saliency(rar::GradientOptions().abs(true));`
-template <int Method>
-class GradientExplainer {
- public:
-  /// @param options abs, score (target and create_graph come from each call)
-  explicit GradientExplainer(GradientOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the gradient options
-  const GradientOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph keep the graph (attributions differentiable w.r.t. the input)
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    const GradientOptions o = detail::for_call(options_, target, create_graph);
-    if constexpr (Method == 0) return rar::saliency(model, input, o);
-    if constexpr (Method == 1) return rar::gradient_x_input(model, input, o);
-    if constexpr (Method == 2) return rar::guided_backprop(model, input, o);
-    if constexpr (Method == 3) return rar::deconvolution(model, input, o);
-  }
-
- private:
-  GradientOptions options_;
-};
+/// Saliency, the input gradient, as an explainer (see `rar::saliency`); differentiable.
+using Saliency = OptionsExplainer<GradientOptions, detail::SaliencyMethod>;
+/// Gradient × input as an explainer (see `rar::gradient_x_input`); differentiable.
+using GradientXInput = OptionsExplainer<GradientOptions, detail::GradientXInputMethod>;
+/// Guided backprop as an explainer (see `rar::guided_backprop`); not differentiable: its map
+/// comes from a modified backward pass, whose autograd derivative (through a smooth surrogate)
+/// is not the map's derivative, so asking for `create_graph` raises an error.
+using GuidedBackprop = OptionsExplainer<GradientOptions, detail::GuidedBackpropMethod>;
+/// Deconvolution as an explainer (see `rar::deconvolution`); not differentiable, like guided
+/// backprop.
+using Deconvolution = OptionsExplainer<GradientOptions, detail::DeconvolutionMethod>;
+/// DeepLIFT as an explainer (see `rar::deeplift`). Its multipliers are not differentiable
+/// w.r.t. the input, so asking for `create_graph` raises an error (attack through IG or
+/// saliency instead) rather than returning a map whose attack gradient would be wrong.
+using DeepLift = OptionsExplainer<DeepLiftOptions, detail::DeepLiftMethod>;
 
 /// Saliency, the input gradient (see `rar::saliency`).
+///
+/// Example: `auto sal = rar::explain::saliency(rar::GradientOptions().abs(true));`
 /// @param options abs, score
 /// @return a saliency explainer
-inline GradientExplainer<0> saliency(GradientOptions options = {}) {
-  return GradientExplainer<0>(std::move(options));
-}
+inline Saliency saliency(GradientOptions options = {}) { return Saliency(std::move(options)); }
 /// Gradient × input (see `rar::gradient_x_input`).
 /// @param options abs, score
 /// @return a gradient × input explainer
-inline GradientExplainer<1> gradient_x_input(GradientOptions options = {}) {
-  return GradientExplainer<1>(std::move(options));
+inline GradientXInput gradient_x_input(GradientOptions options = {}) {
+  return GradientXInput(std::move(options));
 }
 /// Guided backprop (see `rar::guided_backprop`).
 /// @param options abs, score
 /// @return a guided backprop explainer
-inline GradientExplainer<2> guided_backprop(GradientOptions options = {}) {
-  return GradientExplainer<2>(std::move(options));
+inline GuidedBackprop guided_backprop(GradientOptions options = {}) {
+  return GuidedBackprop(std::move(options));
 }
 /// Deconvolution (see `rar::deconvolution`).
 /// @param options abs, score
 /// @return a deconvolution explainer
-inline GradientExplainer<3> deconvolution(GradientOptions options = {}) {
-  return GradientExplainer<3>(std::move(options));
+inline Deconvolution deconvolution(GradientOptions options = {}) {
+  return Deconvolution(std::move(options));
 }
 
-/// DeepLIFT as an explainer (see `rar::deeplift`). Its multipliers are not differentiable
-/// w.r.t. the input, so asking for `create_graph` raises an error (attack through IG or
-/// saliency instead) rather than returning a map whose attack gradient would be wrong.
+/// DeepLIFT as an explainer.
 ///
 /// Example: `auto dl = rar::explain::deeplift(rar::DeepLiftOptions().baseline(reference));`
-class DeepLift {
- public:
-  /// @param options baseline, eps (target comes from each call)
-  explicit DeepLift(DeepLiftOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the DeepLIFT options
-  const DeepLiftOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model built with rar::nn activations, or a Sequential
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph must be false
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    TORCH_CHECK(!create_graph,
-                "rar::explain::deeplift: DeepLIFT's rescale multipliers are not differentiable "
-                "w.r.t. the input, so it cannot give the differentiable map an attack needs "
-                "(create_graph = true); attack through rar::explain::integrated_gradients or "
-                "rar::explain::saliency and measure with DeepLIFT");
-    DeepLiftOptions o = options_;
-    if (target.defined()) o.target(target);
-    return rar::deeplift(model, input, o);
-  }
-
- private:
-  DeepLiftOptions options_;
-};
-
 /// @param options baseline, eps
 /// @return a DeepLIFT explainer
 inline DeepLift deeplift(DeepLiftOptions options = {}) { return DeepLift(std::move(options)); }
@@ -263,6 +179,9 @@ inline DeepLift deeplift(DeepLiftOptions options = {}) { return DeepLift(std::mo
 template <class Inner>
 class SmoothGrad {
  public:
+  /// Differentiable when the inner explainer is.
+  static constexpr bool differentiable = is_differentiable_explainer_v<Inner>;
+
   /// @param inner the explainer applied to each noisy copy
   /// @param options samples, stddev, kind, seed
   SmoothGrad(Inner inner, SmoothGradOptions options)

@@ -6,6 +6,7 @@
 
 #include <rar/attribution/kernel_shap.hpp>
 #include <rar/attribution/lime.hpp>
+#include <rar/explain/explainer.hpp>
 
 #include <torch/torch.h>
 
@@ -14,6 +15,16 @@
 namespace rar {
 namespace explain {
 
+namespace detail {
+RAR_EXPLAIN_METHOD(LimeMethod, LimeOptions, rar::lime, "rar::explain::lime", false,
+                   "LIME's coefficients come from a regression on sampled coalitions and are not "
+                   "differentiable w.r.t. the input");
+RAR_EXPLAIN_METHOD(KernelShapMethod, KernelShapOptions, rar::kernel_shap,
+                   "rar::explain::kernel_shap", false,
+                   "KernelSHAP's values come from a regression on sampled coalitions and are not "
+                   "differentiable w.r.t. the input");
+}  // namespace detail
+
 /// LIME as an explainer (see `rar::lime`). A fitted surrogate is not differentiable w.r.t. the
 /// input, so asking for `create_graph` raises an error rather than returning a detached map.
 ///
@@ -21,37 +32,7 @@ namespace explain {
 /// give the same map.
 ///
 /// Example: `auto e = rar::explain::lime(rar::LimeOptions().feature_mask(mask).samples(500));`
-class Lime {
- public:
-  /// @param options baseline, feature_mask, samples, seed, kernel, surrogate, batching, score
-  ///        (target comes from each call)
-  explicit Lime(LimeOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the LIME options
-  const LimeOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph must be false
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    TORCH_CHECK(!create_graph,
-                "rar::explain::lime: LIME's coefficients come from a regression on sampled "
-                "coalitions and are not differentiable w.r.t. the input, so it cannot give the "
-                "differentiable map an attack needs (create_graph = true); attack through "
-                "rar::explain::integrated_gradients or rar::explain::saliency and measure with "
-                "LIME");
-    LimeOptions o = options_;
-    if (target.defined()) o.target(target);
-    return rar::lime(model, input, o);
-  }
-
- private:
-  LimeOptions options_;
-};
+using Lime = OptionsExplainer<LimeOptions, detail::LimeMethod>;
 
 /// @param options baseline, feature_mask, samples, seed, kernel_width, distance, surrogate,
 ///        alpha, internal_batch_size, score
@@ -62,37 +43,7 @@ inline Lime lime(LimeOptions options = {}) { return Lime(std::move(options)); }
 /// asking for `create_graph` raises an error.
 ///
 /// Example: `auto e = rar::explain::kernel_shap(rar::KernelShapOptions().samples(1000));`
-class KernelShap {
- public:
-  /// @param options baseline, feature_mask, samples, seed, batching, score (target comes from
-  ///        each call)
-  explicit KernelShap(KernelShapOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the KernelSHAP options
-  const KernelShapOptions& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph must be false
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    TORCH_CHECK(!create_graph,
-                "rar::explain::kernel_shap: KernelSHAP's values come from a regression on "
-                "sampled coalitions and are not differentiable w.r.t. the input, so it cannot "
-                "give the differentiable map an attack needs (create_graph = true); attack "
-                "through rar::explain::integrated_gradients or rar::explain::saliency and "
-                "measure with KernelSHAP");
-    KernelShapOptions o = options_;
-    if (target.defined()) o.target(target);
-    return rar::kernel_shap(model, input, o);
-  }
-
- private:
-  KernelShapOptions options_;
-};
+using KernelShap = OptionsExplainer<KernelShapOptions, detail::KernelShapMethod>;
 
 /// @param options baseline, feature_mask, samples, seed, internal_batch_size, score
 /// @return a KernelSHAP explainer

@@ -5,6 +5,7 @@
 
 #include <rar/attribution/lrp.hpp>
 #include <rar/core/explainer.hpp>
+#include <rar/explain/explainer.hpp>
 
 #include <torch/torch.h>
 
@@ -12,6 +13,10 @@
 
 namespace rar {
 namespace explain {
+
+namespace detail {
+RAR_EXPLAIN_METHOD(LRPMethod, LRPOptions, rar::lrp, "rar::explain::lrp", true, nullptr);
+}  // namespace detail
 
 /// LRP as an explainer (see `rar::lrp`): target and create_graph come from each call, the rules
 /// from the options. With `create_graph` the relevance is differentiated as computed (the
@@ -24,32 +29,7 @@ namespace explain {
 /// auto lrp = rar::explain::lrp(rar::LRPOptions().rule(0, rar::LRPRule::gamma(0.25)));
 /// torch::Tensor r = lrp(net, x, y, /*create_graph=*/false);
 /// @endcode
-class LRP {
- public:
-  /// @param options default_rule and rules per layer (target and create_graph come from each
-  ///        call)
-  explicit LRP(LRPOptions options = {}) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the LRP options
-  const LRPOptions& options() const noexcept { return options_; }
-  /// Relevance of `model` at `input` for `target`.
-  /// @param model a `torch::nn::Sequential`
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph keep the graph (relevance differentiable w.r.t. the input)
-  /// @return relevance of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    LRPOptions o = options_;
-    if (target.defined()) o.target(target);
-    o.create_graph(create_graph);
-    return rar::lrp(model, input, o);
-  }
-
- private:
-  LRPOptions options_;
-};
+using LRP = OptionsExplainer<LRPOptions, detail::LRPMethod>;
 
 /// @param options default_rule and rules per layer
 /// @return an LRP explainer

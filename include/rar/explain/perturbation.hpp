@@ -13,6 +13,7 @@
 #include <rar/attribution/perturbation.hpp>
 #include <rar/attribution/shapley_value_sampling.hpp>
 #include <rar/core/explainer.hpp>
+#include <rar/explain/explainer.hpp>
 
 #include <torch/torch.h>
 
@@ -24,60 +25,27 @@ namespace explain {
 
 namespace detail {
 
-/// Raises the error every perturbation explainer gives when a differentiable map is asked for.
-inline void refuse_graph(const char* fn, bool create_graph) {
-  TORCH_CHECK(!create_graph, fn,
-              ": a perturbation map is a difference of forward passes, not differentiable "
-              "w.r.t. the input, so it cannot give the differentiable map an attack needs "
-              "(create_graph = true); attack through rar::explain::integrated_gradients or "
-              "rar::explain::saliency and measure with this method");
-}
-
-/// A perturbation method (`Method` names which) as an explainer over its options.
-template <class Options, int Method>
-class PerturbationExplainer {
- public:
-  /// @param options the method's options (the target comes from each call when given)
-  explicit PerturbationExplainer(Options options) : options_(std::move(options)) {}
-  /// The options each call starts from.
-  /// @return the method's options
-  const Options& options() const noexcept { return options_; }
-  /// Attributions of `model` at `input` for `target`.
-  /// @param model any model
-  /// @param input batch `[N, ...]`
-  /// @param target class per sample (undefined: the options' target)
-  /// @param create_graph must be false
-  /// @return attributions of the input's shape
-  template <class Model>
-  torch::Tensor operator()(Model&& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    Options o = options_;
-    if (target.defined()) o.target(target);
-    if constexpr (Method == 0) {
-      refuse_graph("rar::explain::occlusion", create_graph);
-      return rar::occlusion(model, input, o);
-    } else if constexpr (Method == 1) {
-      refuse_graph("rar::explain::feature_ablation", create_graph);
-      return rar::feature_ablation(model, input, o);
-    } else {
-      refuse_graph("rar::explain::shapley_value_sampling", create_graph);
-      return rar::shapley_value_sampling(model, input, o);
-    }
-  }
-
- private:
-  Options options_;
-};
+/// Why no perturbation explainer gives a differentiable map.
+#define RAR_PERTURBATION_NOT_DIFFERENTIABLE \
+  "a perturbation map is a difference of forward passes, not differentiable w.r.t. the input"
+RAR_EXPLAIN_METHOD(OcclusionMethod, OcclusionOptions, rar::occlusion, "rar::explain::occlusion",
+                   false, RAR_PERTURBATION_NOT_DIFFERENTIABLE);
+RAR_EXPLAIN_METHOD(FeatureAblationMethod, FeatureAblationOptions, rar::feature_ablation,
+                   "rar::explain::feature_ablation", false, RAR_PERTURBATION_NOT_DIFFERENTIABLE);
+RAR_EXPLAIN_METHOD(ShapleyMethod, ShapleyOptions, rar::shapley_value_sampling,
+                   "rar::explain::shapley_value_sampling", false,
+                   RAR_PERTURBATION_NOT_DIFFERENTIABLE);
+#undef RAR_PERTURBATION_NOT_DIFFERENTIABLE
 
 }  // namespace detail
 
 /// Occlusion as an explainer (see `rar::occlusion`); refuses `create_graph`.
-using Occlusion = detail::PerturbationExplainer<OcclusionOptions, 0>;
+using Occlusion = OptionsExplainer<OcclusionOptions, detail::OcclusionMethod>;
 /// Feature ablation as an explainer (see `rar::feature_ablation`); refuses `create_graph`.
-using FeatureAblation = detail::PerturbationExplainer<FeatureAblationOptions, 1>;
+using FeatureAblation = OptionsExplainer<FeatureAblationOptions, detail::FeatureAblationMethod>;
 /// Shapley value sampling as an explainer (see `rar::shapley_value_sampling`); refuses
 /// `create_graph`. Every call draws the same permutations (those of the options' seed).
-using ShapleyValueSampling = detail::PerturbationExplainer<ShapleyOptions, 2>;
+using ShapleyValueSampling = OptionsExplainer<ShapleyOptions, detail::ShapleyMethod>;
 
 /// Occlusion as an explainer.
 ///

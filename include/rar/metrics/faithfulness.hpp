@@ -218,10 +218,8 @@ inline auto score_reduce(const ScoreFunction& score, const torch::Tensor& target
 
 /// Checks the common options: the batching knob and the score callable.
 inline void check_common(const char* fn, int64_t internal_batch_size, const ScoreFunction& score) {
-  TORCH_CHECK(internal_batch_size >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              internal_batch_size);
-  TORCH_CHECK(static_cast<bool>(score), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", internal_batch_size);
+  rar::detail::check_callable(fn, "score", score);
 }
 
 /// Position of every feature in the order of `r` `[N, D]` (descending or ascending; ties by index,
@@ -400,7 +398,7 @@ torch::Tensor faithfulness_correlation(Model&& model, const torch::Tensor& input
 ///     rar::FaithfulnessCorrelationOptions().target(y).subset_size(16));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return float64 `[N]` on the CPU
@@ -514,7 +512,7 @@ torch::Tensor faithfulness_estimate(Model&& model, const torch::Tensor& input,
 ///                                               rar::FaithfulnessEstimateOptions().target(y));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return float64 `[N]` on the CPU
@@ -649,7 +647,7 @@ torch::Tensor monotonicity_correlation(Model&& model, const torch::Tensor& input
 ///     rar::MonotonicityCorrelationOptions().target(y).nr_samples(10));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return float64 `[N]` on the CPU
@@ -949,9 +947,7 @@ ROADResult road(Model&& model, const torch::Tensor& input, const torch::Tensor& 
               ", got ", attributions.sizes());
   detail::check_finite(fn, "attributions", attributions);
   detail::check_imputation(fn, options.noise(), options.tolerance(), options.max_iterations());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
   TORCH_CHECK(options.target().defined(), fn,
               ": a target is required (the class whose "
               "prediction must be kept); set options.target(y)");
@@ -1027,7 +1023,7 @@ ROADResult road(Model&& model, const torch::Tensor& input, const torch::Tensor& 
 /// rar::ROADResult r = rar::road(model, rar::explain::saliency(), x, rar::ROADOptions().target(y));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input images `[N, C, H, W]`
 /// @param options as for the form with attributions
 /// @return the accuracy curve, the per-sample curves, the percentages
@@ -1084,7 +1080,7 @@ std::pair<torch::Tensor, torch::Tensor> completeness_terms(const char* fn, Model
                                                            const torch::Tensor& attributions,
                                                            const CompletenessOptions& options) {
   check_batch(fn, "input", input);
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_callable(fn, "score", options.score());
   check_perturb_baseline(fn, options.perturb_baseline());
   check_attributions(fn, attributions, input);
   check_same_shape(fn, "input", input, "attributions", attributions);
@@ -1186,7 +1182,7 @@ torch::Tensor completeness_gap(Model&& model, const torch::Tensor& input,
 ///                                      rar::CompletenessOptions().target(y).rtol(1e-6));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return float64 `[N]` of 1 and 0 on the CPU
@@ -1312,7 +1308,7 @@ struct RandomLogitOptions {
 ///                                     rar::RandomLogitOptions().target(y).seed(1));
 /// @endcode
 /// @param model any model returning `[N, classes]`
-/// @param method an explainer, or a method `(model, input, target)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`, float32 or float64, any device
 /// @param options num_classes or classes, seed, target, similarity, win_size, normalize, abs
 /// @return float64 `[N]` on the CPU
@@ -1338,10 +1334,8 @@ torch::Tensor random_logit(Model&& model, Method&& method, const torch::Tensor& 
   }
   TORCH_CHECK(classes >= 2, fn, ": num_classes must be >= 2 (another class is needed), got ",
               classes);
+  rar::detail::check_class_range(fn, target, classes);
   const auto t_cpu = target.cpu();
-  TORCH_CHECK(t_cpu.min().item<int64_t>() >= 0 && t_cpu.max().item<int64_t>() < classes, fn,
-              ": target classes must lie in [0, ", classes, "), got values in [",
-              t_cpu.min().item<int64_t>(), ", ", t_cpu.max().item<int64_t>(), "]");
   torch::Tensor other = options.classes();
   if (other.defined()) {
     TORCH_CHECK(other.scalar_type() == torch::kLong && other.sizes() == torch::IntArrayRef{n}, fn,

@@ -105,14 +105,7 @@ using enable_if_method_t = std::enable_if_t<!std::is_same_v<std::decay_t<M>, tor
 template <class Method, class Model>
 torch::Tensor explain_for_metric(const char* fn, Method& method, Model& model,
                                  const torch::Tensor& input, const torch::Tensor& target) {
-  static_assert(is_attribution_method_v<Method, Model>,
-                "rar: method must be an explainer callable as torch::Tensor(model, const "
-                "torch::Tensor& input, const torch::Tensor& target, bool create_graph) (e.g. "
-                "rar::explain::saliency()), or a method (model, input, target) or (model, input)");
   torch::Tensor a = call_explainer(fn, method, model, input.detach(), target, false);
-  TORCH_CHECK(a.defined() && a.dim() >= 1 && a.size(0) == input.size(0), fn,
-              ": method must return attributions [N, ...] with N = ", input.size(0), ", got ",
-              a.defined() ? a.sizes() : torch::IntArrayRef{});
   return a.detach();
 }
 
@@ -184,10 +177,8 @@ torch::Tensor infidelity(Model&& model, const torch::Tensor& input,
   TORCH_CHECK(options.samples() >= 1, fn, ": samples must be >= 1, got ", options.samples());
   TORCH_CHECK(std::isfinite(options.stddev()) && options.stddev() >= 0, fn,
               ": stddev must be finite and >= 0, got ", options.stddev());
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
-  TORCH_CHECK(static_cast<bool>(options.score()), fn, ": score must be a callable");
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
+  rar::detail::check_callable(fn, "score", options.score());
 
   const int64_t n = input.size(0);
   const int64_t s = options.samples();
@@ -259,8 +250,7 @@ torch::Tensor infidelity(Model&& model, const torch::Tensor& input,
 /// torch::Tensor infid = rar::infidelity(model, ig, x, rar::InfidelityOptions().target(y));
 /// @endcode
 /// @param model any model
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return float64 `[N]` on the CPU
@@ -368,9 +358,7 @@ PerturbationCurve perturbation_curve(const char* fn, Model& model, const torch::
   check_attributions(fn, attributions, input);
   const int64_t k = options.features_per_step();
   TORCH_CHECK(k >= 1, fn, ": features_per_step must be >= 1, got ", k);
-  TORCH_CHECK(options.internal_batch_size() >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              options.internal_batch_size());
+  rar::detail::check_batching(fn, "internal_batch_size", options.internal_batch_size());
   const int64_t n = input.size(0);
   const bool grouped = options.group_channels();
   if (grouped) {
@@ -524,7 +512,7 @@ PerturbationCurve insertion_curve(Model&& model, const torch::Tensor& input,
 ///                                rar::PerturbationCurveOptions().target(y).features_per_step(16));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return the curves, their x positions and AUCs
@@ -550,7 +538,7 @@ PerturbationCurve deletion_curve(Model&& model, Method&& method, const torch::Te
 ///                                 rar::PerturbationCurveOptions().target(y).features_per_step(16));
 /// @endcode
 /// @param model any model
-/// @param method an explainer, or a method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`
 /// @param options as for the form with attributions
 /// @return the curves, their x positions and AUCs

@@ -190,8 +190,7 @@ torch::Tensor smooth_map(const char* fn, Method& method, Holder& model, const to
 /// torch::Tensor worst = r.similarity.max(0).values;  // per sample
 /// @endcode
 /// @param model a module holder (e.g. `torch::nn::Sequential`, a `TORCH_MODULE`)
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`
 /// @param input batch `[N, ...]`
 /// @param target int64 classes `[N]` (or 0-dim)
 /// @param options samples, noise_magnitude, layer_order, seed, noise, randomize, map
@@ -340,8 +339,7 @@ inline torch::Tensor histogram_entropy(const torch::Tensor& values, int64_t bins
 /// double mean_rise = r.score.mean().item<double>();
 /// @endcode
 /// @param model a module holder (e.g. `torch::nn::Sequential`, a `TORCH_MODULE`)
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`
 /// @param input batch `[N, ...]`
 /// @param target int64 classes `[N]` (or 0-dim)
 /// @param options bins, layer_order, seed, randomize, map

@@ -313,18 +313,16 @@ torch::Tensor check_robustness_call(const char* fn, const torch::Tensor& input,
                                     const torch::Tensor& target, int64_t internal_batch_size) {
   static_check_model<Model>();
   static_assert(
-      is_attribution_method_v<std::remove_reference_t<Method>, std::remove_reference_t<Model>>,
+      is_explainer_v<std::remove_reference_t<Method>, std::remove_reference_t<Model>>,
       "rar: method must be an explainer callable as torch::Tensor(model, const "
       "torch::Tensor& input, const torch::Tensor& target, bool create_graph) (e.g. "
-      "rar::explain::saliency()), or a method (model, input, target) or (model, input)");
+      "rar::explain::saliency())");
   check_input(fn, "input", input);
   TORCH_CHECK(input[0].numel() > 0, fn,
               ": input must have at least one feature per sample, got "
               "shape ",
               input.sizes());
-  TORCH_CHECK(internal_batch_size >= 0, fn,
-              ": internal_batch_size must be >= 0 (0 = the default batching rule), got ",
-              internal_batch_size);
+  rar::detail::check_batching(fn, "internal_batch_size", internal_batch_size);
   return expand_target(fn, target, input.size(0), input.device());
 }
 
@@ -334,9 +332,6 @@ torch::Tensor explain_input(const char* fn, Method& method, Model& model, const 
                             const torch::Tensor& target, const ExplanationPost& post) {
   const int64_t n = x.size(0);
   torch::Tensor e = call_explainer(fn, method, model, x, target, false);
-  TORCH_CHECK(e.defined() && e.dim() >= 1 && e.size(0) == n && e.numel() >= n, fn,
-              ": method must return attributions [N, ...] with N = ", n, ", got ",
-              e.defined() ? e.sizes() : torch::IntArrayRef{});
   return post(e.detach().reshape({n, -1}).to(torch::kDouble));
 }
 
@@ -433,8 +428,7 @@ inline torch::Tensor relative_denominator(const torch::Tensor& a, const torch::T
 ///                                                  rar::LocalLipschitzOptions().target(y));
 /// @endcode
 /// @param model any model (module holder, module, or callable Tensor(const Tensor&))
-/// @param method an explainer `(model, input, target, create_graph)`, or a method
-///        `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph)`
 /// @param input batch `[N, ...]`, float32 or float64, finite, any device
 /// @param options samples, noise, normalise, abs, prediction change, seed, target, batching
 /// @return float64 `[N]` on the CPU

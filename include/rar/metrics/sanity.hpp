@@ -73,8 +73,7 @@ struct RandomizationStep {
 ///   std::cout << step.layer << " " << step.spearman << "\n";
 /// @endcode
 /// @param model a module holder (e.g. `torch::nn::Sequential`, a `TORCH_MODULE`)
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        method `(model, input, target)` or `(model, input)`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`
 /// @param input batch `[N, ...]`
 /// @param target int64 classes `[N]` (or 0-dim)
 /// @param options k, cascading, seed, map
@@ -87,11 +86,10 @@ std::vector<RandomizationStep> parameter_randomization_test(const Holder& model,
   static_assert(detail::is_module_holder_v<Holder>,
                 "rar::parameter_randomization_test: model must be a module holder such as "
                 "torch::nn::Sequential or a TORCH_MODULE");
-  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>, Holder>,
+  static_assert(is_explainer_v<std::remove_reference_t<Method>, Holder>,
                 "rar::parameter_randomization_test: method must be an explainer callable as "
                 "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
-                "bool create_graph) (e.g. rar::explain::integrated_gradients(opts)), or a method "
-                "(model, input, target) or (model, input)");
+                "bool create_graph) (e.g. rar::explain::integrated_gradients(opts))");
   const char* fn = "rar::parameter_randomization_test";
   detail::check_batch(fn, "input", input);
   const torch::Tensor y = detail::expand_target(fn, target, input.size(0), input.device());

@@ -115,8 +115,8 @@ inline torch::Tensor perturb_uniform(at::Generator& generator, const torch::Tens
 /// torch::Tensor same = rar::max_sensitivity(model, explain, x);  // float64 [N]
 /// @endcode
 /// @param model any model (module holder, module, or callable Tensor(const Tensor&))
-/// @param method an explainer `(model, input, target, create_graph) -> attributions`, or a
-///        method `(model, input, target)` or `(model, input)`, with attributions `[N, ...]`
+/// @param method an explainer `(model, input, target, create_graph) -> attributions`
+///        `[N, ...]`
 /// @param input batch `[N, ...]`, float32 or float64, any device
 /// @param options the ball (radius, norm, clip range), samples, seed, target
 /// @return float64 `[N]` on the CPU
@@ -124,12 +124,10 @@ template <class Model, class Method>
 torch::Tensor max_sensitivity(Model&& model, Method&& method, const torch::Tensor& input,
                               const MaxSensitivityOptions& options = {}) {
   detail::static_check_model<Model>();
-  static_assert(detail::is_attribution_method_v<std::remove_reference_t<Method>,
-                                                std::remove_reference_t<Model>>,
+  static_assert(is_explainer_v<std::remove_reference_t<Method>, std::remove_reference_t<Model>>,
                 "rar::max_sensitivity: method must be an explainer callable as "
                 "torch::Tensor(model, const torch::Tensor& input, const torch::Tensor& target, "
-                "bool create_graph) (e.g. rar::explain::saliency()), or a method "
-                "(model, input, target) or (model, input) returning attributions");
+                "bool create_graph) (e.g. rar::explain::saliency())");
   const char* fn = "rar::max_sensitivity";
   detail::check_batch(fn, "input", input);
   detail::check_ball(fn, options.ball(), "radius");
@@ -143,9 +141,6 @@ torch::Tensor max_sensitivity(Model&& model, Method&& method, const torch::Tenso
   const torch::Tensor rows = x.reshape({n, -1});  // the ball is per flattened sample
   const auto explain = [&](const torch::Tensor& point, const torch::Tensor& reference) {
     torch::Tensor e = detail::call_explainer(fn, method, model, point, target, false);
-    TORCH_CHECK(e.defined() && e.dim() >= 1 && e.size(0) == n, fn,
-                ": method must return attributions [N, ...] with N = ", n, ", got ",
-                e.defined() ? e.sizes() : torch::IntArrayRef{});
     TORCH_CHECK(!reference.defined() || e.numel() == reference.numel(), fn,
                 ": method returned attributions of ", e.numel() / n,
                 " features per sample for a perturbed input and ", reference.numel() / n,

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include <memory>
-#include <rar/detail/model.hpp>
+#include <rar/core/model.hpp>
 #include <rar/nn/activation.hpp>
 #include <string>
 #include <type_traits>

@@ -9,7 +9,7 @@
 
 #include <cmath>
 #include <functional>
-#include <rar/detail/model.hpp>
+#include <rar/core/model.hpp>
 #include <rar/nn/model.hpp>
 #include <rar/nn/scope.hpp>
 #include <type_traits>
@@ -41,7 +41,7 @@ class SmoothSurrogate {
   torch::Tensor operator()(const torch::Tensor& input) const {
     rar::nn::Scope scope;
     scope.beta(beta_);
-    torch::Tensor out = rar::detail::call_model(unwrap(), input);
+    torch::Tensor out = rar::call_model(unwrap(), input);
     TORCH_CHECK(scope.calls() > 0,
                 "rar::smooth_surrogate: the model called no rar::nn "
                 "activation, so nothing was smoothed and the surrogate would have the model's "

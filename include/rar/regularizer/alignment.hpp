@@ -8,6 +8,7 @@
 
 #include <rar/attack/pgd.hpp>
 #include <rar/attribution/integrated_gradients.hpp>
+#include <rar/explain/explainers.hpp>
 #include <rar/core/explainer.hpp>
 #include <rar/core/model.hpp>
 #include <rar/core/random.hpp>
@@ -93,19 +94,6 @@ inline void check_alignment_options(const char* fn, const AlignmentOptions& opti
               options.ig().steps());
 }
 
-/// Integrated Gradients with fixed options as an explainer (the default of the alignment term;
-/// the explain layer's factory sits above this one).
-struct AlignmentIG {
-  IGOptions options;
-  template <class Model>
-  torch::Tensor operator()(Model& model, const torch::Tensor& input, const torch::Tensor& target,
-                           bool create_graph) const {
-    IGOptions o = options;
-    o.target(target).create_graph(create_graph);
-    return rar::integrated_gradients(model, input, o);
-  }
-};
-
 }  // namespace detail
 
 /// Attribution alignment with any explainer (Wang and Kong, NeurIPS 2022, with A free):
@@ -183,7 +171,7 @@ auto attribution_alignment(Explainer explainer, const AlignmentOptions& options 
 /// @return a `rar::Term` `(model, x, y) -> loss`, 0-dim
 inline auto attribution_alignment(const AlignmentOptions& options = {}) {
   detail::check_alignment_options("rar::attribution_alignment", options);
-  return attribution_alignment(detail::AlignmentIG{options.ig()}, options);
+  return attribution_alignment(rar::explain::integrated_gradients(options.ig()), options);
 }
 
 }  // namespace rar

@@ -125,8 +125,7 @@ ARTGradients art_gradients(const char* fn, Model& model, const torch::Tensor& le
               ": the model must return logits [N, C] with N = ", leaf.size(0),
               " and C >= 2, got ", logits.sizes());
   const torch::Tensor idx = y.unsqueeze(1);
-  TORCH_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < logits.size(1), fn,
-              ": target class indices must lie in [0, ", logits.size(1), ")");
+  check_class_range(fn, y, logits.size(1));
   const torch::Tensor z_y = logits.gather(1, idx).squeeze(1);
   const torch::Tensor z_other =
       logits.scatter(1, idx, -std::numeric_limits<double>::infinity()).amax(1);

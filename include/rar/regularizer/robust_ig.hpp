@@ -28,26 +28,6 @@
 
 namespace rar {
 
-/// What the inner maximization found, for logging (set `diagnostics` in the options).
-///
-/// It is filled by an `rar::AscentCallback` the term installs on its inner ascent (next to the
-/// option `callback`, which receives the same iterates). Not thread-safe: with concurrent calls
-/// of one term, give each its own.
-///
-/// Example:
-/// @code
-/// auto diagnostics = std::make_shared<rar::InnerMaxDiagnostics>();
-/// auto objective = rar::cross_entropy() + rar::ig_norm(rar::IGNormOptions().diagnostics(diagnostics));
-/// objective(model, x, y).backward();
-/// std::cout << diagnostics->objective.front() << " -> " << diagnostics->objective.back() << "\n";
-/// @endcode
-struct InnerMaxDiagnostics {
-  /// The maximizer x′ of the last call, detached, `[N, ...]`.
-  torch::Tensor adversarial;
-  /// Mean inner objective over the batch at the start and after each ascent step.
-  std::vector<double> objective;
-};
-
 /// What the inner maximization of a robust-IG term climbs (`IGNormOptions::inner_objective`).
 enum class InnerObjective {
   full,  ///< the term's own objective: λ‖IG‖₁, or ℓ(x′) + β‖IG‖₁ (the paper's)

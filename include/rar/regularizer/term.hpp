@@ -174,7 +174,7 @@ inline torch::Tensor reduce(const torch::Tensor& per_sample, Reduction reduction
 inline auto cross_entropy(Reduction reduction = Reduction::mean) {
   return make_term([reduction](auto& model, const torch::Tensor& x, const torch::Tensor& y) {
     detail::check_labelled_batch("rar::cross_entropy", x, y);
-    return detail::reduce(score::cross_entropy(detail::call_model(model, x), y), reduction);
+    return detail::reduce(score::cross_entropy(rar::call_model(model, x), y), reduction);
   });
 }
 
