@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <iostream>
 #include <sstream>
@@ -225,6 +226,441 @@ Dataset first(const Dataset& d, int64_t count) {
   return Dataset{d.images.slice(0, 0, count), d.labels.slice(0, 0, count), d.classes};
 }
 
+/// Prints, when the measured method is not differentiable, which map the attack follows.
+void print_attack_note(const EvalConfig& eval) {
+  const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
+  if (!note.empty()) std::cout << note << std::endl;
+}
+
+/// The evaluation settings a resumed `compare` or `frontier` run must match.
+void write_eval_settings(std::ostream& out, const EvalConfig& eval) {
+  out << " accuracy-images=" << eval.accuracy_images << " attack-images=" << eval.attack_images
+      << " attack-iterations=" << eval.attack_iterations
+      << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
+      << " surrogate-ig-steps=" << eval.surrogate_ig_steps
+      << " attack-measure=" << static_cast<int>(eval.attack_measure);
+}
+
+/// `--methods` parsed, or the default list; a bad name is reported as the flag's.
+std::vector<Method> methods_flag(const std::string& flag, const std::string& fallback) {
+  try {
+    return parse_method_list(flag.empty() ? fallback : flag);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("--methods: ") + e.what());
+  }
+}
+
+/// Every method's name, comma-separated.
+std::string method_list() {
+  std::string list;
+  for (const std::string& name : method_names()) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
+
+/// `train`: one model, with the preset's settings and any of them overridden.
+struct TrainCommand {
+  CLI::App* cmd = nullptr;
+  Common c;
+  std::string method = "natural", out = "model.pt", quadrature, inner_objective, init;
+  int64_t steps = 0, checkpoint_every = -1, train_limit = 0, batch_size = 0, ig_steps = 0,
+          inner_stride = 0, inner_steps = -1, penalty_every = 0;
+  double seconds = -1, inner_step = -1, lambda = -1, beta = -1, epsilon = 0, learning_rate = 0;
+  bool resume = false;
+
+  void define(CLI::App& app, bool mnist) {
+    cmd = app.add_subcommand("train", "train a model (" + method_list() + ")");
+    add_common(cmd, c, mnist);
+    cmd->add_option("--method", method, "training objective")
+        ->check(CLI::IsMember(method_names()));
+    cmd->add_option("--out", out, "checkpoint file (written atomically, resumable)");
+    cmd->add_option("--steps", steps, "stop after this many steps (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--seconds", seconds, "stop after this many seconds (0: no limit)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--checkpoint-every", checkpoint_every, "steps between checkpoints")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--train-images", train_limit, "use only the first N training images")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--batch-size", batch_size, "images per step (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--resume", resume, "continue from --out if it exists");
+    cmd->add_option("--ig-steps", ig_steps,
+                    "IG points m of the RAR objectives (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--inner-stride", inner_stride,
+                    "the inner maximization uses every N-th IG point (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--inner-steps", inner_steps,
+                    "ascent steps of the inner maximization and of Madry's PGD (default: the "
+                    "preset's)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--inner-step-size", inner_step,
+                    "step size of the inner ascent (and of Madry's PGD; default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--quadrature", quadrature,
+                    "rule of the RAR terms' IG points: riemann-right (the paper's) or "
+                    "gauss-legendre (default: the preset's)")
+        ->check(CLI::IsMember({"riemann-right", "gauss-legendre"}));
+    cmd->add_option("--inner-objective", inner_objective,
+                    "what the RAR terms' inner ascent climbs: full (the term's objective) or "
+                    "loss (the loss alone, first order; default: the preset's)")
+        ->check(CLI::IsMember({"full", "loss"}));
+    cmd->add_option("--penalty-every", penalty_every,
+                    "the RAR terms' attribution penalty on every k-th step only, weighted k "
+                    "(default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--lambda", lambda,
+                    "weight lambda of the IG-NORM and input-gradient regularizers "
+                    "(default: the preset's)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--beta", beta,
+                    "weight beta of the attribution norm in IG-SUM-NORM and the "
+                    "distributional objective (default: the preset's)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--epsilon", epsilon,
+                    "radius of the training ball (default: the preset's, which the "
+                    "evaluation keeps); the preset's inner step size scales with it")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--learning-rate", learning_rate,
+                    "the optimizer's learning rate (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--init", init,
+                    "start from this checkpoint's weights (fine-tuning; same network), with "
+                    "a fresh optimizer and step count; --resume of an existing --out wins")
+        ->check(CLI::ExistingFile);
+  }
+
+  /// The preset's settings with the flags applied.
+  TrainConfig config(DatasetKind kind) const {
+    TrainConfig train;
+    EvalConfig eval;
+    apply_preset(kind, c.preset, parse_method(method), train, eval);
+    train.seed = c.seed;
+    if (steps > 0) {
+      train.max_steps = steps;
+      if (seconds < 0) train.max_seconds = 0;
+    }
+    if (seconds >= 0) train.max_seconds = seconds;
+    if (checkpoint_every > 0) train.checkpoint_every = checkpoint_every;
+    if (batch_size > 0) train.batch_size = batch_size;
+    if (ig_steps > 0) train.ig_steps = ig_steps;
+    if (inner_stride > 0) train.inner_stride = inner_stride;
+    if (inner_steps >= 0) train.attack_steps = inner_steps;
+    if (epsilon > 0) {
+      train.attack_step_size *= epsilon / train.epsilon;
+      train.epsilon = epsilon;
+    }
+    if (inner_step > 0) train.attack_step_size = inner_step;
+    if (!quadrature.empty())
+      train.quadrature = quadrature == "gauss-legendre" ? rar::Quadrature::gauss_legendre
+                                                        : rar::Quadrature::riemann_right;
+    if (!inner_objective.empty())
+      train.inner_objective = inner_objective == "loss" ? rar::InnerObjective::loss
+                                                        : rar::InnerObjective::full;
+    if (penalty_every > 0) train.penalty_every = penalty_every;
+    if (lambda >= 0) train.lambda = lambda;
+    if (beta >= 0) train.beta = beta;
+    if (learning_rate > 0) train.learning_rate = learning_rate;
+    return train;
+  }
+
+  void run(DatasetKind dataset) const {
+    const auto kind = resolve(dataset, c);
+    apply_threads(c);
+    TrainConfig train = config(kind);
+    const Dataset data = first(load(kind, c, Split::train), train_limit);
+    train.net.classes = data.classes;
+    torch::manual_seed(train.seed);
+    Net net(train.net);
+    if (!init.empty()) {
+      load_checkpoint(init, net, nullptr);
+      std::cout << "starting from the weights of " << init << std::endl;
+    }
+    const TrainProgress done =
+        examples::train(net, data, train, pick_device(c.device), out, resume);
+    std::cout << "trained " << method_title(train.method) << " for " << done.steps
+              << " steps: " << out << std::endl;
+  }
+};
+
+/// `eval`: NA, AA, IN and CO of one or more checkpoints.
+struct EvalCommand {
+  CLI::App* cmd = nullptr;
+  Common c;
+  std::vector<std::string> models;
+  std::string results_prefix;
+  EvalFlags flags;
+
+  void define(CLI::App& app, bool mnist) {
+    cmd = app.add_subcommand("eval", "print NA, AA, IN, CO for one or more models");
+    add_common(cmd, c, mnist);
+    cmd->add_option("--model", models, "NAME=checkpoint (repeatable), e.g. NATURAL=natural.pt")
+        ->required();
+    cmd->add_option("--results", results_prefix, "also write <prefix>.csv and <prefix>.json");
+    add_eval_options(cmd, flags);
+    add_explainer(cmd, flags.explainer);
+  }
+
+  void run(DatasetKind dataset) const {
+    const auto kind = resolve(dataset, c);
+    apply_threads(c);
+    const EvalConfig eval = eval_config(kind, c, flags);
+    // Every checkpoint is read before the data and the first evaluation: a bad third file is
+    // reported at once, not after the first two models' minutes of evaluation.
+    std::vector<std::pair<std::string, Net>> nets;
+    for (const auto& spec : models) {
+      const auto eq = spec.find('=');
+      const std::string name = eq == std::string::npos ? spec : spec.substr(0, eq);
+      const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
+      nets.emplace_back(name, load_model(path));
+    }
+    const Dataset test = load(kind, c, Split::test);
+    const torch::Device device = pick_device(c.device);
+    // An explainer that does not suit a network is refused before anything is printed.
+    for (auto& named : nets) make_explainer(explainer_config(eval), named.second->config());
+    std::cout << protocol_line(eval) << std::endl;
+    print_attack_note(eval);
+    std::vector<EvalResult> results;
+    for (auto& [name, net] : nets) results.push_back(evaluate(net, test, eval, device, name));
+    report(results, results_prefix);
+  }
+};
+
+/// The flags `compare` and `frontier` share: they train the selected methods, then evaluate.
+struct SweepFlags {
+  Common c;
+  EvalFlags eval;
+  std::string methods, prefix;
+  int64_t train_limit = 0, batch = 0;
+  bool resume = false;
+
+  void add_training(CLI::App* cmd) {
+    cmd->add_option("--train-images", train_limit, "use only the first N training images")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--train-batch-size", batch,
+                    "images per training step, every method (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+  }
+  void add_results(CLI::App* cmd, const std::string& results_help,
+                   const std::string& resume_help) {
+    cmd->add_option("--results", prefix, results_help);
+    cmd->add_flag("--resume", resume, resume_help);
+    add_eval_options(cmd, eval);
+    add_explainer(cmd, eval.explainer);
+  }
+  /// The preset's training settings of a method, with the run's seed and batch size.
+  std::function<TrainConfig(Method)> train_config(DatasetKind kind) const {
+    return [kind, c = c, batch = batch](Method method) {
+      return preset_train_config(kind, c, method, batch);
+    };
+  }
+  /// The protocol whose evaluation settings apply (for the resume settings).
+  std::string protocol() const { return eval.protocol.empty() ? c.preset : eval.protocol; }
+  /// Loads the data, runs `sweep(train_config, data, test, device)` and says what it wrote.
+  template <class Sweep>
+  void run_sweep(DatasetKind kind, const EvalConfig& eval_config, Sweep&& sweep) const {
+    print_attack_note(eval_config);
+    const Dataset data = first(load(kind, c, Split::train), train_limit);
+    const Dataset test = load(kind, c, Split::test);
+    sweep(train_config(kind), data, test, pick_device(c.device));
+    std::cout << "wrote " << prefix << ".csv, " << prefix << ".json and " << prefix << ".png"
+              << std::endl;
+  }
+};
+
+/// `compare`: every selected method trained for the same time, then evaluated.
+struct CompareCommand {
+  CLI::App* cmd = nullptr;
+  SweepFlags f;
+  double seconds = 120;
+
+  void define(CLI::App& app, bool mnist) {
+    f.prefix = "compare";
+    cmd = app.add_subcommand(
+        "compare",
+        "train every selected method for the same time, then print NA, AA, IN, CO of each");
+    add_common(cmd, f.c, mnist);
+    cmd->add_option("--methods", f.methods,
+                    "comma-separated training methods (default: all of " + method_list() + ")");
+    cmd->add_option("--seconds", seconds, "training time per method, wall clock (default 120)")
+        ->check(CLI::PositiveNumber);
+    f.add_training(cmd);
+    f.add_results(cmd,
+                  "write <prefix>.csv, .json, .png, the state <prefix>.state and the "
+                  "checkpoints <prefix>.<method>.pt (default: compare)",
+                  "skip the methods <prefix>.state has finished, continue the others from "
+                  "their checkpoints");
+  }
+
+  void run(const std::string& program, DatasetKind dataset) const {
+    const auto kind = resolve(dataset, f.c);
+    CompareConfig config;
+    // Checked before anything loads: a bad name costs nothing.
+    config.methods = f.methods.empty() ? all_methods() : methods_flag(f.methods, "");
+    apply_threads(f.c);
+    const EvalConfig eval = eval_config(kind, f.c, f.eval);
+    config.seconds = seconds;
+    config.prefix = f.prefix;
+    config.resume = f.resume;
+    // What the rows depend on besides the method: a resumed run must match it.
+    std::ostringstream settings;
+    settings << "program=" << program << " dataset=" << static_cast<int>(kind)
+             << " data=" << f.c.data << " preset=" << f.c.preset << " seconds=" << seconds
+             << " train-images=" << f.train_limit << " train-batch-size=" << f.batch
+             << " seed=" << f.c.seed;
+    write_eval_settings(settings, eval);
+    settings << " explainer=" << explainer_name(eval.explainer) << " protocol=" << f.protocol();
+    config.settings = settings.str();
+    config.banner = protocol_line(eval);
+    f.run_sweep(kind, eval, [&](const auto& train_config, const Dataset& data,
+                                const Dataset& test, torch::Device device) {
+      const auto rows = compare(train_config, data, test, eval, config, device);
+      std::cout << "\nall " << rows.size() << " methods:";
+      report_comparison(rows, config.seconds, config.prefix);
+    });
+  }
+};
+
+/// `frontier`: each method trained once, snapshotted at each budget, every snapshot evaluated.
+struct FrontierCommand {
+  CLI::App* cmd = nullptr;
+  SweepFlags f;
+  std::string budgets;
+
+  void define(CLI::App& app, bool mnist) {
+    f.prefix = "frontier";
+    cmd = app.add_subcommand(
+        "frontier",
+        "robustness against training time: train each method once, snapshot it at each budget, "
+        "then print NA, AA, IN, CO of every snapshot and plot them against training seconds");
+    add_common(cmd, f.c, mnist);
+    cmd->add_option("--methods", f.methods,
+                    "comma-separated training methods (default: natural, madry, ig-norm, "
+                    "ig-sum-norm, ig-sum-norm-fast)");
+    cmd->add_option("--budgets", budgets,
+                    "comma-separated training seconds, increasing, at which each method is "
+                    "snapshotted and evaluated (default: 30,60,120,240,480,960)");
+    f.add_training(cmd);
+    f.add_results(cmd,
+                  "write <prefix>.csv, .json, .png, the state <prefix>.state, the checkpoints "
+                  "<prefix>.<method>.pt and the snapshots <prefix>.<method>.<budget>s.pt "
+                  "(default: frontier)",
+                  "keep the snapshots <prefix>.state has evaluated, continue training from the "
+                  "checkpoints");
+  }
+
+  void run(const std::string& program, DatasetKind dataset) const {
+    const auto kind = resolve(dataset, f.c);
+    FrontierConfig config;
+    // Checked before anything loads: a bad name or budget costs nothing.
+    config.methods = methods_flag(f.methods, "natural,madry,ig-norm,ig-sum-norm,ig-sum-norm-fast");
+    if (!budgets.empty()) config.budgets = parse_budgets(budgets);
+    apply_threads(f.c);
+    const EvalConfig eval = eval_config(kind, f.c, f.eval);
+    config.prefix = f.prefix;
+    config.resume = f.resume;
+    std::ostringstream settings;
+    settings << "program=" << program << " dataset=" << static_cast<int>(kind)
+             << " data=" << f.c.data << " preset=" << f.c.preset << " budgets=";
+    for (const double b : config.budgets) settings << b << ";";
+    settings << " train-images=" << f.train_limit << " train-batch-size=" << f.batch
+             << " seed=" << f.c.seed;
+    write_eval_settings(settings, eval);
+    settings << " strength-images=" << eval.strength_images
+             << " surrogate-beta=" << eval.surrogate_beta
+             << " explainer=" << explainer_name(eval.explainer) << " protocol=" << f.protocol();
+    config.settings = settings.str();
+    config.title = table_entry(kMnistDatasets, kind == DatasetKind::mnist
+                                                   ? DatasetKind::mnist
+                                                   : DatasetKind::fashion_mnist)
+                       .title;
+    if (kind == DatasetKind::gtsrb) config.title = "GTSRB";
+    if (kind == DatasetKind::flower) config.title = "Flower-17";
+    config.title += ", " + f.c.preset + " preset: robustness against training time";
+    config.banner = protocol_line(eval);
+    f.run_sweep(kind, eval, [&](const auto& train_config, const Dataset& data,
+                                const Dataset& test, torch::Device device) {
+      const auto rows = frontier(train_config, data, test, eval, config, device);
+      std::cout << "\nall " << rows.size() << " snapshots:";
+      report_frontier(rows, config.prefix, config.title);
+    });
+  }
+};
+
+/// `explain`: heatmap panels of one checkpoint, optionally several methods and the sanity test.
+struct ExplainCommand {
+  CLI::App* cmd = nullptr;
+  Common c;
+  std::string model_path, out_dir = "explain", explainer = explainer_name(Explainer::ig),
+                          compare_list;
+  int64_t count = 6;
+  bool sanity = false;
+
+  void define(CLI::App& app, bool mnist) {
+    cmd = app.add_subcommand("explain",
+                             "write PNG panels: image | map | attacked image | attacked map");
+    add_common(cmd, c, mnist);
+    cmd->add_option("--model", model_path, "checkpoint")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--out", out_dir, "output directory");
+    cmd->add_option("--count", count, "images per panel")->check(CLI::PositiveNumber);
+    add_explainer(cmd, explainer);
+    cmd->add_option("--compare-explainers", compare_list,
+                    "also write <out>/<name>-explainers.png: one row of maps per method "
+                    "on the same images (comma-separated names, or 'all')");
+    cmd->add_flag("--sanity", sanity,
+                  "also print the model-parameter randomization test (Adebayo et al. 2018)");
+  }
+
+  /// The methods of `--compare-explainers`, checked before anything loads.
+  std::vector<Explainer> compared() const {
+    std::vector<Explainer> out;
+    if (compare_list == "all") {
+      for (const auto& e : explainer_names()) out.push_back(parse_explainer(e));
+      return out;
+    }
+    size_t begin = 0;
+    while (!compare_list.empty()) {
+      const size_t comma = compare_list.find(',', begin);
+      const std::string item = compare_list.substr(
+          begin, comma == std::string::npos ? std::string::npos : comma - begin);
+      try {
+        out.push_back(parse_explainer(item));
+      } catch (const std::exception& e) {
+        throw std::invalid_argument(std::string("--compare-explainers: ") + e.what());
+      }
+      if (comma == std::string::npos) break;
+      begin = comma + 1;
+    }
+    return out;
+  }
+
+  void run(DatasetKind dataset) const {
+    const auto kind = resolve(dataset, c);
+    apply_threads(c);
+    TrainConfig train;
+    EvalConfig eval;
+    apply_preset(kind, c.preset, Method::natural, train, eval);
+    eval.seed = c.seed;
+    eval.explainer = parse_explainer(explainer);
+    std::vector<Explainer> methods = compared();
+    Net net = load_model(model_path);  // before the data: a bad file costs nothing
+    const Dataset test = load(kind, c, Split::test);
+    make_explainer(explainer_config(eval), net->config());  // refused before anything is printed
+    print_attack_note(eval);
+    const std::string name = std::filesystem::path(model_path).stem().string();
+    const torch::Device device = pick_device(c.device);
+    explain(net, test, eval, device, out_dir, name, count);
+    if (!methods.empty()) {
+      // Guided backprop is refused on leaky networks: leave it out of 'all' there.
+      if (compare_list == "all" && net->config().leaky_slope != 0.0)
+        methods.erase(std::remove(methods.begin(), methods.end(), Explainer::guided_backprop),
+                      methods.end());
+      compare_explainers(net, test, eval, device, out_dir, name, count, methods);
+    }
+    if (sanity) sanity_check(net, test, eval, device, 16);
+  }
+};
+
 }  // namespace
 
 int run_cli(const std::string& program, DatasetKind dataset, int argc, char** argv) {
@@ -233,388 +669,27 @@ int run_cli(const std::string& program, DatasetKind dataset, int argc, char** ar
   CLI::App app{program +
                ": reproduce 'Robust Attribution Regularization' (Chen et al., NeurIPS 2019)"};
   app.require_subcommand(1);
-
-  Common train_c, eval_c, explain_c;
-  std::string method = "natural", out = "model.pt";
-  int64_t steps = 0, checkpoint_every = -1, train_limit = 0, batch_size = 0;
-  double seconds = -1;
-  bool resume = false;
-  std::string method_list;
-  for (const std::string& name : method_names())
-    method_list += (method_list.empty() ? "" : ", ") + name;
-  auto* train_cmd = app.add_subcommand("train", "train a model (" + method_list + ")");
-  add_common(train_cmd, train_c, mnist);
-  train_cmd->add_option("--method", method, "training objective")
-      ->check(CLI::IsMember(method_names()));
-  train_cmd->add_option("--out", out, "checkpoint file (written atomically, resumable)");
-  train_cmd->add_option("--steps", steps, "stop after this many steps (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--seconds", seconds, "stop after this many seconds (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  train_cmd->add_option("--checkpoint-every", checkpoint_every, "steps between checkpoints")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--train-images", train_limit, "use only the first N training images")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--batch-size", batch_size, "images per step (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_flag("--resume", resume, "continue from --out if it exists");
-  int64_t train_ig_steps = 0, train_inner_stride = 0, train_inner_steps = -1;
-  train_cmd->add_option("--ig-steps", train_ig_steps,
-                        "IG points m of the RAR objectives (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--inner-stride", train_inner_stride,
-                        "the inner maximization uses every N-th IG point (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--inner-steps", train_inner_steps,
-                        "ascent steps of the inner maximization and of Madry's PGD (default: the "
-                        "preset's)")
-      ->check(CLI::NonNegativeNumber);
-  double train_inner_step = -1;
-  train_cmd->add_option("--inner-step-size", train_inner_step,
-                        "step size of the inner ascent (and of Madry's PGD; default: the "
-                        "preset's)")
-      ->check(CLI::PositiveNumber);
-  std::string train_quadrature, train_inner_objective;
-  train_cmd->add_option("--quadrature", train_quadrature,
-                        "rule of the RAR terms' IG points: riemann-right (the paper's) or "
-                        "gauss-legendre (default: the preset's)")
-      ->check(CLI::IsMember({"riemann-right", "gauss-legendre"}));
-  train_cmd->add_option("--inner-objective", train_inner_objective,
-                        "what the RAR terms' inner ascent climbs: full (the term's objective) or "
-                        "loss (the loss alone, first order; default: the preset's)")
-      ->check(CLI::IsMember({"full", "loss"}));
-  int64_t train_penalty_every = 0;
-  train_cmd->add_option("--penalty-every", train_penalty_every,
-                        "the RAR terms' attribution penalty on every k-th step only, weighted k "
-                        "(default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  double train_lambda = -1;
-  train_cmd->add_option("--lambda", train_lambda,
-                        "weight lambda of the IG-NORM and input-gradient regularizers "
-                        "(default: the preset's)")
-      ->check(CLI::NonNegativeNumber);
-  double train_beta = -1;
-  train_cmd->add_option("--beta", train_beta,
-                        "weight beta of the attribution norm in IG-SUM-NORM and the "
-                        "distributional objective (default: the preset's)")
-      ->check(CLI::NonNegativeNumber);
-  double train_learning_rate = 0;
-  train_cmd->add_option("--learning-rate", train_learning_rate,
-                        "the optimizer's learning rate (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  std::string init;
-  train_cmd->add_option("--init", init,
-                        "start from this checkpoint's weights (fine-tuning; same network), with "
-                        "a fresh optimizer and step count; --resume of an existing --out wins")
-      ->check(CLI::ExistingFile);
-
-  std::string explain_explainer = explainer_name(Explainer::ig);
-
-  std::vector<std::string> models;
-  std::string results_prefix;
-  EvalFlags eval_flags;
-  auto* eval_cmd = app.add_subcommand("eval", "print NA, AA, IN, CO for one or more models");
-  add_common(eval_cmd, eval_c, mnist);
-  eval_cmd->add_option("--model", models, "NAME=checkpoint (repeatable), e.g. NATURAL=natural.pt")
-      ->required();
-  eval_cmd->add_option("--results", results_prefix, "also write <prefix>.csv and <prefix>.json");
-  add_eval_options(eval_cmd, eval_flags);
-  add_explainer(eval_cmd, eval_flags.explainer);
-
-  Common compare_c;
-  EvalFlags compare_flags;
-  std::string compare_methods, compare_prefix = "compare";
-  double compare_seconds = 120;
-  int64_t compare_train_limit = 0, compare_batch = 0;
-  bool compare_resume = false;
-  auto* compare_cmd = app.add_subcommand(
-      "compare", "train every selected method for the same time, then print NA, AA, IN, CO of each");
-  add_common(compare_cmd, compare_c, mnist);
-  compare_cmd->add_option("--methods", compare_methods,
-                          "comma-separated training methods (default: all of " + method_list +
-                              ")");
-  compare_cmd->add_option("--seconds", compare_seconds,
-                          "training time per method, wall clock (default 120)")
-      ->check(CLI::PositiveNumber);
-  compare_cmd->add_option("--train-images", compare_train_limit,
-                          "use only the first N training images")
-      ->check(CLI::PositiveNumber);
-  compare_cmd->add_option("--train-batch-size", compare_batch,
-                          "images per training step, every method (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  compare_cmd->add_option("--results", compare_prefix,
-                          "write <prefix>.csv, .json, .png, the state <prefix>.state and the "
-                          "checkpoints <prefix>.<method>.pt (default: compare)");
-  compare_cmd->add_flag("--resume", compare_resume,
-                        "skip the methods <prefix>.state has finished, continue the others "
-                        "from their checkpoints");
-  add_eval_options(compare_cmd, compare_flags);
-  add_explainer(compare_cmd, compare_flags.explainer);
-
-  Common frontier_c;
-  EvalFlags frontier_flags;
-  std::string frontier_methods, frontier_prefix = "frontier", frontier_budgets;
-  int64_t frontier_train_limit = 0, frontier_batch = 0;
-  bool frontier_resume = false;
-  auto* frontier_cmd = app.add_subcommand(
-      "frontier",
-      "robustness against training time: train each method once, snapshot it at each budget, "
-      "then print NA, AA, IN, CO of every snapshot and plot them against training seconds");
-  add_common(frontier_cmd, frontier_c, mnist);
-  frontier_cmd->add_option("--methods", frontier_methods,
-                           "comma-separated training methods (default: natural, madry, ig-norm, "
-                           "ig-sum-norm, ig-sum-norm-fast)");
-  frontier_cmd->add_option("--budgets", frontier_budgets,
-                           "comma-separated training seconds, increasing, at which each method is "
-                           "snapshotted and evaluated (default: 30,60,120,240,480,960)");
-  frontier_cmd->add_option("--train-images", frontier_train_limit,
-                           "use only the first N training images")
-      ->check(CLI::PositiveNumber);
-  frontier_cmd->add_option("--train-batch-size", frontier_batch,
-                           "images per training step, every method (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  frontier_cmd->add_option("--results", frontier_prefix,
-                           "write <prefix>.csv, .json, .png, the state <prefix>.state, the "
-                           "checkpoints <prefix>.<method>.pt and the snapshots "
-                           "<prefix>.<method>.<budget>s.pt (default: frontier)");
-  frontier_cmd->add_flag("--resume", frontier_resume,
-                         "keep the snapshots <prefix>.state has evaluated, continue training "
-                         "from the checkpoints");
-  add_eval_options(frontier_cmd, frontier_flags);
-  add_explainer(frontier_cmd, frontier_flags.explainer);
-
-  std::string model_path, out_dir = "explain";
-  int64_t count = 6;
-  auto* explain_cmd = app.add_subcommand(
-      "explain", "write PNG panels: image | map | attacked image | attacked map");
-  add_common(explain_cmd, explain_c, mnist);
-  explain_cmd->add_option("--model", model_path, "checkpoint")
-      ->required()
-      ->check(CLI::ExistingFile);
-  explain_cmd->add_option("--out", out_dir, "output directory");
-  explain_cmd->add_option("--count", count, "images per panel")->check(CLI::PositiveNumber);
-  add_explainer(explain_cmd, explain_explainer);
-  std::string compare_list;
-  explain_cmd->add_option("--compare-explainers", compare_list,
-                          "also write <out>/<name>-explainers.png: one row of maps per method "
-                          "on the same images (comma-separated names, or 'all')");
-  bool sanity = false;
-  explain_cmd->add_flag("--sanity", sanity,
-                        "also print the model-parameter randomization test (Adebayo et al. 2018)");
-
+  TrainCommand train;
+  EvalCommand eval;
+  CompareCommand compare;
+  FrontierCommand frontier;
+  ExplainCommand explain;
+  train.define(app, mnist);
+  eval.define(app, mnist);
+  compare.define(app, mnist);
+  frontier.define(app, mnist);
+  explain.define(app, mnist);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-
   try {
-    if (train_cmd->parsed()) {
-      const auto kind = resolve(dataset, train_c);
-      apply_threads(train_c);
-      TrainConfig train;
-      EvalConfig eval;
-      apply_preset(kind, train_c.preset, parse_method(method), train, eval);
-      train.seed = train_c.seed;
-      if (steps > 0) {
-        train.max_steps = steps;
-        if (seconds < 0) train.max_seconds = 0;
-      }
-      if (seconds >= 0) train.max_seconds = seconds;
-      if (checkpoint_every > 0) train.checkpoint_every = checkpoint_every;
-      if (batch_size > 0) train.batch_size = batch_size;
-      if (train_ig_steps > 0) train.ig_steps = train_ig_steps;
-      if (train_inner_stride > 0) train.inner_stride = train_inner_stride;
-      if (train_inner_steps >= 0) train.attack_steps = train_inner_steps;
-      if (train_inner_step > 0) train.attack_step_size = train_inner_step;
-      if (!train_quadrature.empty())
-        train.quadrature = train_quadrature == "gauss-legendre" ? rar::Quadrature::gauss_legendre
-                                                                : rar::Quadrature::riemann_right;
-      if (!train_inner_objective.empty())
-        train.inner_objective = train_inner_objective == "loss" ? rar::InnerObjective::loss
-                                                                : rar::InnerObjective::full;
-      if (train_penalty_every > 0) train.penalty_every = train_penalty_every;
-      if (train_lambda >= 0) train.lambda = train_lambda;
-      if (train_beta >= 0) train.beta = train_beta;
-      if (train_learning_rate > 0) train.learning_rate = train_learning_rate;
-      const Dataset data = first(load(kind, train_c, Split::train), train_limit);
-      train.net.classes = data.classes;
-      torch::manual_seed(train.seed);
-      Net net(train.net);
-      if (!init.empty()) {
-        load_checkpoint(init, net, nullptr);
-        std::cout << "starting from the weights of " << init << std::endl;
-      }
-      const TrainProgress done =
-          examples::train(net, data, train, pick_device(train_c.device), out, resume);
-      std::cout << "trained " << method_title(train.method) << " for " << done.steps
-                << " steps: " << out << std::endl;
-    } else if (eval_cmd->parsed()) {
-      const auto kind = resolve(dataset, eval_c);
-      apply_threads(eval_c);
-      const EvalConfig eval = eval_config(kind, eval_c, eval_flags);
-      // Every checkpoint is read before the data and the first evaluation: a bad third file is
-      // reported at once, not after the first two models' minutes of evaluation.
-      std::vector<std::pair<std::string, Net>> nets;
-      for (const auto& spec : models) {
-        const auto eq = spec.find('=');
-        const std::string name = eq == std::string::npos ? spec : spec.substr(0, eq);
-        const std::string path = eq == std::string::npos ? spec : spec.substr(eq + 1);
-        nets.emplace_back(name, load_model(path));
-      }
-      const Dataset test = load(kind, eval_c, Split::test);
-      const torch::Device device = pick_device(eval_c.device);
-      // An explainer that does not suit a network is refused before anything is printed.
-      for (auto& named : nets) make_explainer(explainer_config(eval), named.second->config());
-      std::cout << protocol_line(eval) << std::endl;
-      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
-      if (!note.empty()) std::cout << note << std::endl;
-      std::vector<EvalResult> results;
-      for (auto& [name, net] : nets) results.push_back(evaluate(net, test, eval, device, name));
-      report(results, results_prefix);
-    } else if (compare_cmd->parsed()) {
-      const auto kind = resolve(dataset, compare_c);
-      CompareConfig config;
-      // Checked before anything loads: a bad name costs nothing.
-      try {
-        config.methods =
-            compare_methods.empty() ? all_methods() : parse_method_list(compare_methods);
-      } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("--methods: ") + e.what());
-      }
-      apply_threads(compare_c);
-      const EvalConfig eval = eval_config(kind, compare_c, compare_flags);
-      config.seconds = compare_seconds;
-      config.prefix = compare_prefix;
-      config.resume = compare_resume;
-      // What the rows depend on besides the method: a resumed run must match it.
-      std::ostringstream settings;
-      settings << "program=" << program << " dataset=" << static_cast<int>(kind)
-               << " data=" << compare_c.data << " preset=" << compare_c.preset
-               << " seconds=" << compare_seconds << " train-images=" << compare_train_limit
-               << " train-batch-size=" << compare_batch
-               << " seed=" << compare_c.seed << " accuracy-images=" << eval.accuracy_images
-               << " attack-images=" << eval.attack_images
-               << " attack-iterations=" << eval.attack_iterations
-               << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
-               << " surrogate-ig-steps=" << eval.surrogate_ig_steps
-               << " attack-measure=" << static_cast<int>(eval.attack_measure)
-               << " explainer=" << explainer_name(eval.explainer)
-               << " protocol="
-               << (compare_flags.protocol.empty() ? compare_c.preset : compare_flags.protocol);
-      config.settings = settings.str();
-      config.banner = protocol_line(eval);
-      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
-      if (!note.empty()) std::cout << note << std::endl;
-      const Dataset data = first(load(kind, compare_c, Split::train), compare_train_limit);
-      const Dataset test = load(kind, compare_c, Split::test);
-      auto train_config = [&](Method method) {
-        return preset_train_config(kind, compare_c, method, compare_batch);
-      };
-      const auto rows =
-          compare(train_config, data, test, eval, config, pick_device(compare_c.device));
-      std::cout << "\nall " << rows.size() << " methods:";
-      report_comparison(rows, config.seconds, config.prefix);
-      std::cout << "wrote " << config.prefix << ".csv, " << config.prefix << ".json and "
-                << config.prefix << ".png" << std::endl;
-    } else if (frontier_cmd->parsed()) {
-      const auto kind = resolve(dataset, frontier_c);
-      FrontierConfig config;
-      // Checked before anything loads: a bad name or budget costs nothing.
-      try {
-        config.methods = parse_method_list(
-            frontier_methods.empty() ? "natural,madry,ig-norm,ig-sum-norm,ig-sum-norm-fast"
-                                     : frontier_methods);
-      } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("--methods: ") + e.what());
-      }
-      if (!frontier_budgets.empty()) config.budgets = parse_budgets(frontier_budgets);
-      apply_threads(frontier_c);
-      const EvalConfig eval = eval_config(kind, frontier_c, frontier_flags);
-      config.prefix = frontier_prefix;
-      config.resume = frontier_resume;
-      std::ostringstream settings;
-      settings << "program=" << program << " dataset=" << static_cast<int>(kind)
-               << " data=" << frontier_c.data << " preset=" << frontier_c.preset << " budgets=";
-      for (const double b : config.budgets) settings << b << ";";
-      settings << " train-images=" << frontier_train_limit
-               << " train-batch-size=" << frontier_batch << " seed=" << frontier_c.seed
-               << " accuracy-images=" << eval.accuracy_images
-               << " attack-images=" << eval.attack_images
-               << " attack-iterations=" << eval.attack_iterations
-               << " measure-every=" << eval.measure_every << " ig-steps=" << eval.ig_steps
-               << " surrogate-ig-steps=" << eval.surrogate_ig_steps
-               << " attack-measure=" << static_cast<int>(eval.attack_measure)
-               << " strength-images=" << eval.strength_images
-               << " surrogate-beta=" << eval.surrogate_beta
-               << " explainer=" << explainer_name(eval.explainer) << " protocol="
-               << (frontier_flags.protocol.empty() ? frontier_c.preset : frontier_flags.protocol);
-      config.settings = settings.str();
-      config.title = table_entry(kMnistDatasets, kind == DatasetKind::mnist
-                                                     ? DatasetKind::mnist
-                                                     : DatasetKind::fashion_mnist)
-                         .title;
-      if (kind == DatasetKind::gtsrb) config.title = "GTSRB";
-      if (kind == DatasetKind::flower) config.title = "Flower-17";
-      config.title += ", " + frontier_c.preset + " preset: robustness against training time";
-      config.banner = protocol_line(eval);
-      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
-      if (!note.empty()) std::cout << note << std::endl;
-      const Dataset data = first(load(kind, frontier_c, Split::train), frontier_train_limit);
-      const Dataset test = load(kind, frontier_c, Split::test);
-      auto train_config = [&](Method method) {
-        return preset_train_config(kind, frontier_c, method, frontier_batch);
-      };
-      const auto rows =
-          frontier(train_config, data, test, eval, config, pick_device(frontier_c.device));
-      std::cout << "\nall " << rows.size() << " snapshots:";
-      report_frontier(rows, config.prefix, config.title);
-      std::cout << "wrote " << config.prefix << ".csv, " << config.prefix << ".json and "
-                << config.prefix << ".png" << std::endl;
-    } else if (explain_cmd->parsed()) {
-      const auto kind = resolve(dataset, explain_c);
-      apply_threads(explain_c);
-      TrainConfig train;
-      EvalConfig eval;
-      apply_preset(kind, explain_c.preset, Method::natural, train, eval);
-      eval.seed = explain_c.seed;
-      eval.explainer = parse_explainer(explain_explainer);
-      // The method list is checked before anything loads: a bad name costs nothing.
-      std::vector<Explainer> compared;
-      if (compare_list == "all") {
-        for (const auto& e : explainer_names()) compared.push_back(parse_explainer(e));
-      } else if (!compare_list.empty()) {
-        size_t begin = 0;
-        while (true) {
-          const size_t comma = compare_list.find(',', begin);
-          const std::string item = compare_list.substr(
-              begin, comma == std::string::npos ? std::string::npos : comma - begin);
-          try {
-            compared.push_back(parse_explainer(item));
-          } catch (const std::exception& e) {
-            throw std::invalid_argument(std::string("--compare-explainers: ") + e.what());
-          }
-          if (comma == std::string::npos) break;
-          begin = comma + 1;
-        }
-      }
-      Net net = load_model(model_path);  // before the data: a bad file costs nothing
-      const Dataset test = load(kind, explain_c, Split::test);
-      make_explainer(explainer_config(eval), net->config());  // refused before anything is printed
-      const std::string note = attack_gradient_note(explainer_config(eval), eval.surrogate_beta);
-      if (!note.empty()) std::cout << note << std::endl;
-      const std::string name = std::filesystem::path(model_path).stem().string();
-      explain(net, test, eval, pick_device(explain_c.device), out_dir, name, count);
-      if (!compared.empty()) {
-        // Guided backprop is refused on leaky networks: leave it out of 'all' there.
-        if (compare_list == "all" && net->config().leaky_slope != 0.0)
-          compared.erase(std::remove(compared.begin(), compared.end(), Explainer::guided_backprop),
-                         compared.end());
-        compare_explainers(net, test, eval, pick_device(explain_c.device), out_dir, name, count,
-                           compared);
-      }
-      if (sanity) sanity_check(net, test, eval, pick_device(explain_c.device), 16);
-    }
+    if (train.cmd->parsed()) train.run(dataset);
+    if (eval.cmd->parsed()) eval.run(dataset);
+    if (compare.cmd->parsed()) compare.run(program, dataset);
+    if (frontier.cmd->parsed()) frontier.run(program, dataset);
+    if (explain.cmd->parsed()) explain.run(dataset);
   } catch (const std::exception& e) {
     std::string message = e.what();
     const auto newline = message.find('\n');

@@ -44,13 +44,16 @@ torch::Tensor superpixel_mask(const NetConfig& net) {
 // A perturbation method whose feature mask moves to the input's device at each call.
 template <class Options, class Method>
 struct MaskedPerturbation {
+  static constexpr bool differentiable = false;
+  static constexpr const char* not_differentiable_because =
+      "a perturbation map is a difference of forward passes, not differentiable w.r.t. the input";
   Options options;
   torch::Tensor mask;  // CPU
   Method method;
   template <class Model>
   torch::Tensor operator()(Model& model, const torch::Tensor& input, const torch::Tensor& target,
                            bool create_graph) const {
-    TORCH_CHECK(!create_graph, "perturbation explainers are not differentiable");
+    if (create_graph) rar::detail::refuse_graph<MaskedPerturbation>("the perturbation explainer");
     Options o = options;
     o.feature_mask(mask.to(input.device()));
     if (target.defined()) o.target(target);
@@ -105,6 +108,8 @@ rar::explain::IntegratedGradients integrated_gradients(const ExplainerConfig& c)
 // another (create_graph = true).
 template <class Measured, class Gradient>
 struct MeasuredAndGradient {
+  using measured_type = Measured;
+  static constexpr bool differentiable = rar::is_differentiable_explainer_v<Gradient>;
   Measured measured;
   Gradient gradient;
   template <class Model>
@@ -130,12 +135,11 @@ std::string explainer_title(Explainer explainer) {
 std::vector<std::string> explainer_names() { return table_names(kExplainers); }
 
 bool explainer_is_differentiable(Explainer explainer) {
-  // Guided backprop's map comes from a modified backward pass: autograd's derivative of it is
-  // not the map's derivative (rar::attribution_attack's gradient check refuses it), so it is
-  // attacked through the surrogate's IG like the maps without a gradient.
-  return explainer != Explainer::deeplift && explainer != Explainer::occlusion &&
-         explainer != Explainer::kernel_shap && explainer != Explainer::lime &&
-         explainer != Explainer::guided_backprop && explainer != Explainer::guided_ig;
+  // The library's trait of the measured method (rar::is_differentiable_explainer_v), as
+  // make_explainer builds it.
+  ExplainerConfig config;
+  config.kind = explainer;
+  return make_explainer(config, NetConfig{}).measured_is_differentiable();
 }
 
 NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
@@ -165,7 +169,7 @@ NetExplainer make_explainer(const ExplainerConfig& c, const NetConfig& net) {
         throw std::invalid_argument(message.str());
       }
       return NetExplainer(
-          MeasuredAndGradient<rar::explain::GradientExplainer<2>, rar::explain::IntegratedGradients>{
+          MeasuredAndGradient<rar::explain::GuidedBackprop, rar::explain::IntegratedGradients>{
               rar::explain::guided_backprop(), integrated_gradients(c)});
     case Explainer::gradient_x_input:
       return NetExplainer(rar::explain::gradient_x_input());

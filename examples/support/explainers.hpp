@@ -67,7 +67,13 @@ class NetExplainer {
   /// Wraps any explainer callable on both a `Net` and a `Surrogate`.
   template <class E, class = std::enable_if_t<!std::is_same_v<std::decay_t<E>, NetExplainer>>>
   explicit NetExplainer(E explainer)
-      : on_net_(explainer), on_surrogate_(std::move(explainer)) {}
+      : on_net_(explainer),
+        on_surrogate_(std::move(explainer)),
+        measured_differentiable_(rar::is_differentiable_explainer_v<measured_t<E>>) {}
+
+  /// Whether the measured map's method is differentiable (`rar::is_differentiable_explainer_v`
+  /// of it); when not, the attack follows another method's map (`attack_gradient_note`).
+  bool measured_is_differentiable() const noexcept { return measured_differentiable_; }
 
   torch::Tensor operator()(Net& net, const torch::Tensor& input, const torch::Tensor& target,
                            bool create_graph) const {
@@ -82,14 +88,30 @@ class NetExplainer {
   std::function<torch::Tensor(Net&, const torch::Tensor&, const torch::Tensor&, bool)> on_net_;
   std::function<torch::Tensor(const Surrogate&, const torch::Tensor&, const torch::Tensor&, bool)>
       on_surrogate_;
+  bool measured_differentiable_;
+
+  // The method of the measured maps: E's `measured_type` when it pairs two methods, else E.
+  template <class E, class = void>
+  struct measured {
+    using type = E;
+  };
+  template <class E>
+  struct measured<E, std::void_t<typename E::measured_type>> {
+    using type = typename E::measured_type;
+  };
+  template <class E>
+  using measured_t = typename measured<E>::type;
 };
 
 /// The explainer of `config.kind` for networks shaped like `net`:
-/// - ig, saliency, smoothgrad, guided-backprop: the same method gives the measured map
-///   (create_graph = false) and, through the smooth surrogate, the attack's differentiable map
-///   (create_graph = true; IG then uses `graph_ig_steps` points);
-/// - deeplift: DeepLIFT's map is not differentiable, so the measured map is DeepLIFT's and the
-///   attack's differentiable map is the surrogate's IG (`graph_ig_steps` points).
+/// - the differentiable methods (`rar::is_differentiable_explainer_v`: ig, saliency, smoothgrad,
+///   gradient-x-input, gradient-shap, expected-gradients, idgi, blur-ig): the same method gives
+///   the measured map (create_graph = false) and, through the smooth surrogate, the attack's
+///   differentiable map (create_graph = true; IG, IDGI and Blur IG then use `graph_ig_steps`
+///   points);
+/// - the others (deeplift, guided-backprop, occlusion, kernel-shap, lime, guided-ig): the
+///   measured map is the method's and the attack's differentiable map is the surrogate's IG
+///   (`graph_ig_steps` points).
 /// Throws a one-line error for guided backprop on a leaky-ReLU network (guided backprop changes
 /// ReLUs only, so its map would be the plain gradient).
 NetExplainer make_explainer(const ExplainerConfig& config, const NetConfig& net);

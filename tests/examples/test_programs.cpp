@@ -439,7 +439,8 @@ TEST_CASE("train --init fine-tunes from another checkpoint's weights", "[example
   CHECK_THAT(missing.output, Contains("nope.pt"));
 }
 
-TEST_CASE("train --lambda and --beta set the regularizers' weights and --learning-rate the optimizer's rate", "[examples][smoke]") {
+TEST_CASE("train --lambda, --beta, --epsilon and --learning-rate set the objective's settings",
+          "[examples][smoke]") {
   TempDir tmp;
   write_digits(tmp / "data", "train", 60, 3);
   write_digits(tmp / "data", "t10k", 20, 4);
@@ -463,6 +464,15 @@ TEST_CASE("train --lambda and --beta set the regularizers' weights and --learnin
     const auto again = train(method + "-5b.pt", {"--method", method, flag, "5"});
     CHECK(squared_distance(big, again) == 0.0);
     CHECK(squared_distance(none, big) > 1e-10);
+  }
+  // --epsilon: the preset's own radius (0.1 on Fashion-MNIST) changes nothing, another one
+  // changes the adversarial steps.
+  {
+    const auto preset = train("madry.pt", {"--method", "madry"});
+    CHECK(squared_distance(preset, train("madry-eps.pt", {"--method", "madry", "--epsilon", "0.1"})) ==
+          0.0);
+    CHECK(squared_distance(preset, train("madry-eps2.pt", {"--method", "madry", "--epsilon", "0.3"})) >
+          1e-10);
   }
   // With weight 0, IG-NORM's step is the natural step: the regularizer is gone.
   const auto natural = train("natural.pt", {"--method", "natural"});
@@ -490,7 +500,7 @@ TEST_CASE("train --lambda and --beta set the regularizers' weights and --learnin
   }
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"train", "--lambda", "-1"}, {"train", "--beta", "x"},
-        {"train", "--learning-rate", "0"},
+        {"train", "--learning-rate", "0"}, {"train", "--epsilon", "0"},
         {"eval", "--model", "A=a.pt", "--surrogate-ig-steps", "0"}}) {
     const auto r = run(RAR_MNIST_BIN, bad);
     INFO(r.output);
