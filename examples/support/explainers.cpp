@@ -61,33 +61,35 @@ struct MaskedPerturbation {
   }
 };
 
-// GradientSHAP from a zero and a mid-gray baseline, moved to the input's device and dtype.
+// Two baselines, a black and a mid-gray image, [2, ...] in the input's dtype and on its device.
+torch::Tensor zero_and_gray(const torch::Tensor& input) {
+  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
+  shape[0] = 1;
+  const auto zero = torch::zeros(shape, input.options());
+  return torch::cat({zero, zero + 0.5});
+}
+
+// GradientSHAP from a zero and a mid-gray baseline.
 struct GradientShapTwoBaselines {
   rar::GradientShapOptions options;
   template <class Model>
   torch::Tensor operator()(Model& model, const torch::Tensor& input, const torch::Tensor& target,
                            bool create_graph) const {
-    std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
-    shape[0] = 1;
-    const auto zero = torch::zeros(shape, input.options());
     rar::GradientShapOptions o = options;
-    o.baselines(torch::cat({zero, zero + 0.5})).create_graph(create_graph);
+    o.baselines(zero_and_gray(input)).create_graph(create_graph);
     if (target.defined()) o.target(target);
     return rar::gradient_shap(model, input, o);
   }
 };
 
 // Expected Gradients over a zero and a mid-gray baseline (every baseline, 4 Gauss-Legendre
-// points each), moved to the input's device and dtype.
+// points each).
 struct ExpectedGradientsTwoBaselines {
   template <class Model>
   torch::Tensor operator()(Model& model, const torch::Tensor& input, const torch::Tensor& target,
                            bool create_graph) const {
-    std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
-    shape[0] = 1;
-    const auto zero = torch::zeros(shape, input.options());
     auto o = rar::ExpectedGradientsOptions()
-                 .baselines(torch::cat({zero, zero + 0.5}))
+                 .baselines(zero_and_gray(input))
                  .samples(0)
                  .steps(4)
                  .create_graph(create_graph);

@@ -22,14 +22,7 @@ const rar::test::Reference& loc_reference() {
 
 /// max |a − b| / max(1, |b|) over entries, NaN positions required to agree.
 double loc_max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto ad = a.detach().to(torch::kCPU, torch::kDouble);
-  const auto bd = b.detach().to(torch::kCPU, torch::kDouble);
-  REQUIRE(ad.sizes() == bd.sizes());
-  REQUIRE(torch::equal(torch::isnan(ad), torch::isnan(bd)));
-  const auto finite = ~torch::isnan(bd);
-  if (!finite.any().item<bool>()) return 0.0;
-  const auto bf = bd.masked_select(finite);
-  return ((ad.masked_select(finite) - bf).abs() / bf.abs().clamp_min(1.0)).max().item<double>();
+  return rar::test::nan_aware_rel_diff(a, b, 1.0);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // Small deterministic models shared by the tests.
 
 #include <rar/core/model.hpp>
+
+#include <catch2/catch.hpp>
 #include <torch/torch.h>
 
 #include <string>
@@ -34,6 +36,20 @@ inline double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const auto bd = b.detach().to(torch::kCPU, torch::kDouble);
   const double scale = std::max(1.0, bd.abs().max().item<double>());
   return (ad - bd).abs().max().item<double>() / scale;
+}
+
+/// The largest elementwise relative difference |a − b| / max(|b|, floor) over the entries where b
+/// is not NaN; a and b must have the same shape and NaN in the same places (as a metric that is
+/// undefined for a sample must be in both). 0 when every entry is NaN.
+inline double nan_aware_rel_diff(const torch::Tensor& a, const torch::Tensor& b, double floor) {
+  const auto ad = a.detach().to(torch::kCPU, torch::kDouble);
+  const auto bd = b.detach().to(torch::kCPU, torch::kDouble);
+  REQUIRE(ad.sizes() == bd.sizes());
+  REQUIRE(torch::equal(torch::isnan(ad), torch::isnan(bd)));
+  const auto finite = ~torch::isnan(bd);
+  if (!finite.any().item<bool>()) return 0.0;
+  const auto bf = bd.masked_select(finite);
+  return ((ad.masked_select(finite) - bf).abs() / bf.abs().clamp_min(floor)).max().item<double>();
 }
 
 /// A seeded MLP [N, in] -> [N, classes] with smooth (tanh) activations.
